@@ -1,0 +1,19 @@
+# The two newcomer commands (see README): `make demo` and `make test`. Both set up .venv first if needed.
+VENV ?= .venv
+OUT ?= runs/tiny-random
+
+$(VENV)/.installed: pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV)
+	touch $@
+
+.PHONY: install demo test test-all
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/sgt-eval run --model tiny-random --suite understanding --out $(OUT)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+test-all: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -m "slow or not slow"

@@ -1,0 +1,201 @@
+"""The benchmark interface: load -> prompt -> parse -> score -> aggregate.
+
+A benchmark module holds one :class:`Benchmark` subclass. Its instance carries the chosen
+protocol and options; every method is a pure function of its inputs, so the runner and
+``sgt-eval score`` produce byte-identical metrics from the same predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+from sgt_eval.errors import UserError
+from sgt_eval.judges import Judge
+from sgt_eval.records import Parsed, Prediction, Sample, graded
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded benchmark split.
+
+    Attributes
+    ----------
+    root
+        Folder that ``Sample.image`` paths are relative to.
+    samples
+        Items in the order of the official files (never reordered: MMVP pairs depend on it).
+    files
+        The metadata files read, hashed into ``run.json`` and ``metrics.json``.
+    version
+        A known release name when the files' hashes identify one (e.g. ``"llava15@e3e3926"``).
+    excluded_ids
+        Ids in the official files that this protocol leaves out (e.g. HallusionBench's text-only
+        questions under ``vlmevalkit``); predictions for them are skipped, not refused.
+    """
+
+    root: Path
+    samples: list[Sample]
+    files: tuple[Path, ...]
+    version: str = ""
+    excluded_ids: frozenset[str] = frozenset()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version or "unrecognised",
+            "n": len(self.samples),
+            "files": {f.name: sha256_file(f) for f in self.files},
+        }
+
+
+class Benchmark(ABC):
+    """Base class for one benchmark.
+
+    Subclasses set the class attributes and implement the abstract methods. Options are
+    strings chosen from ``option_choices`` (first value = default) so the CLI can offer them.
+
+    Parameters
+    ----------
+    protocol
+        Scoring convention, one of ``protocols`` (first = default, always ``"official"``).
+    **options
+        Benchmark options such as ``mmvp_gt="original"`` or ``split="random"``.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    protocols: ClassVar[tuple[str, ...]] = ("official",)
+    option_choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    max_new_tokens: ClassVar[int] = 64
+
+    def __init__(self, protocol: str | None = None, **options: str) -> None:
+        self.protocol = protocol or self.protocols[0]
+        if self.protocol not in self.protocols:
+            raise UserError(
+                f"{self.name} has no protocol {self.protocol!r} (choose from: {', '.join(self.protocols)})"
+            )
+        unknown = set(options) - set(self.option_choices)
+        if unknown:
+            raise UserError(f"{self.name} takes no option {sorted(unknown)[0]!r}")
+        self.options = {k: v[0] for k, v in self.option_choices.items()}
+        for key, value in options.items():
+            if value not in self.option_choices[key]:
+                allowed = ", ".join(self.option_choices[key])
+                raise UserError(f"{self.name}: --{key.replace('_', '-')} must be one of {allowed}, not {value!r}")
+            self.options[key] = value
+
+    # -- data -------------------------------------------------------------------------------
+    @abstractmethod
+    def load(self, path: Path) -> Dataset:
+        """Read the official files from a benchmark folder (or the metadata file itself).
+
+        Raises :class:`UserError` naming the missing file and the ``sgt-eval data fetch``
+        command when the data is not there.
+        """
+
+    # -- prompting and grading ----------------------------------------------------------
+    @abstractmethod
+    def prompt(self, sample: Sample) -> str:
+        """The text shown to the model with the sample's image."""
+
+    @abstractmethod
+    def parse(self, output: str, sample: Sample) -> Parsed:
+        """Read the answer out of a raw output by rules; ``method="none"`` when unreadable."""
+
+    @abstractmethod
+    def score(self, parsed: Parsed, sample: Sample) -> bool:
+        """Whether the parsed answer is right. Unparsed answers are always wrong."""
+
+    def grade(self, samples: Sequence[Sample], outputs: Sequence[str], judge: Judge | None = None) -> list[Prediction]:
+        """Parse and score a batch. Benchmarks with an LLM judge override this to batch judge calls."""
+        records = []
+        for sample, output in zip(samples, outputs, strict=True):
+            parsed = self.parse(output, sample)
+            correct = parsed.method != "none" and self.score(parsed, sample)
+            records.append(graded(sample, output, parsed, correct))
+        return records
+
+    def grader(self, judge: Judge | None) -> str:
+        """Names what decided correctness, recorded in metrics (``"rules"`` or a judge id)."""
+        return "rules"
+
+    @abstractmethod
+    def aggregate(self, predictions: Sequence[Prediction]) -> dict[str, Any]:
+        """Metrics from predictions alone (their ``meta`` carries the grouping fields).
+
+        Must return ``{"headline": {"metric": name, "value": v}, "scores": {...}}`` and be
+        independent of the order of ``predictions`` (use integer counts, not running floats).
+        """
+
+    def settings(self) -> dict[str, Any]:
+        """What this instance scores by (protocol, options, prompt wording); generation length is run.json's."""
+        return {"protocol": self.protocol, "options": dict(self.options)}
+
+
+def metrics_document(bench: Benchmark, predictions: Sequence[Prediction], grader: str, dataset: Dataset) -> dict[str, Any]:
+    """The ``metrics.json`` object: the benchmark's aggregate plus the fields every report needs.
+
+    It holds no timestamps or paths, so the same predictions always give byte-identical files.
+    """
+    body = bench.aggregate(predictions)
+    return {
+        "benchmark": bench.name,
+        "protocol": bench.protocol,
+        "settings": bench.settings(),
+        "grader": grader,
+        "data": dataset.describe(),
+        "n": len(predictions),
+        "n_dataset": len(dataset.samples),
+        "n_unparsed": sum(p.unparsed for p in predictions),
+        "n_errors": sum(p.error is not None for p in predictions),
+        **body,
+    }
+
+
+def safe_relpath(value: str, field: str, where: Path) -> str:
+    """Validate a dataset-provided relative path: no absolute paths, no ``..`` escapes."""
+    p = PurePosixPath(value.replace("\\", "/"))
+    parts = [x for x in p.parts if x not in (".", "")]
+    if p.is_absolute() or ".." in parts:
+        raise UserError(f"{where}: field {field!r} has path {value!r} outside the data folder; fix or remove that row")
+    return "/".join(parts)
+
+
+def missing_data(bench: str, path: Path, expected: str) -> UserError:
+    return UserError(
+        f"no {bench} data at {path} (expected {expected}); "
+        f"fetch it with `sgt-eval data fetch --bench {bench} --root {path.parent}`"
+    )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    """A fraction, or None when nothing was counted (never a fake 0)."""
+    return numerator / denominator if denominator else None
+
+
+def accuracy_counts(predictions: Sequence[Prediction], field: str) -> dict[str, tuple[int, int]]:
+    """Integer counts ``{meta[field]: (correct, total)}`` over the predictions that have ``field``.
+
+    Parameters
+    ----------
+    predictions
+        Graded predictions; their order does not matter.
+    field
+        A ``meta`` key such as ``"source"`` or ``"relation"``.
+    """
+    total = Counter(str(p.meta[field]) for p in predictions if field in p.meta)
+    right = Counter(str(p.meta[field]) for p in predictions if field in p.meta and p.correct)
+    return {key: (right[key], n) for key, n in total.items()}

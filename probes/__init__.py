@@ -1,0 +1,1 @@
+"""Hidden-state and attention probes. Arrive with the probes issue."""

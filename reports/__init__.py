@@ -1,0 +1,1 @@
+"""HTML reports and checkpoint comparison. Arrive with the reports issue."""

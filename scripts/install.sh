@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Set up sgt-eval in a virtual environment:   bash scripts/install.sh [VENV_DIR]   (default: .venv)
+#
+# torch: an environment that already has torch keeps it (GPU users: install sgt-eval into your own
+# environment with `pip install -e .`). Otherwise the CPU build torch==2.13.0 is installed from a local
+# wheel folder when pip has one, else from the PyTorch CPU index, so a CPU machine never downloads the
+# multi-GB CUDA build that plain `pip install torch` would bring.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${1:-.venv}"
+python="${PYTHON:-python3}"
+
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
+"${pip[@]}" install --upgrade pip 2> >(grep -v "is ignored" >&2)
+
+if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    "${pip[@]}" install torch
+  elif ! "${pip[@]}" install --no-index "torch==2.13.0" 2>/dev/null; then
+    "${pip[@]}" install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+"${pip[@]}" install -e ".[dev]" 2> >(grep -v "is ignored" >&2)
+echo "sgt-eval installed in $venv ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -1,0 +1,94 @@
+"""Pieces ``run`` and ``score`` share: building benchmarks and the judge from flags, the results table."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import BENCHMARKS
+from benchmarks.base import Benchmark
+from sgt_eval.errors import UserError
+from sgt_eval.judges import Judge
+from sgt_eval.paths import cache_root
+
+# CLI flag -> benchmark option key
+OPTION_FLAGS = {"mmvp_gt": "--mmvp-gt", "split": "--split"}
+
+
+def make_benchmarks(names: Sequence[str], args: argparse.Namespace) -> list[Benchmark]:
+    """Instantiate benchmarks with the options given on the command line.
+
+    A flag applies to every selected benchmark that has that option; a flag no selected
+    benchmark understands is an error rather than silently ignored.
+    """
+    classes = [BENCHMARKS.load(name) for name in names]
+    given = {key: getattr(args, key) for key in OPTION_FLAGS if getattr(args, key, None) is not None}
+    for key in given:
+        if not any(key in cls.option_choices for cls in classes):
+            raise UserError(f"{OPTION_FLAGS[key]} does not apply to {', '.join(names)}")
+    if args.protocol:
+        lacking = [cls.name for cls in classes if args.protocol not in cls.protocols]
+        if lacking:
+            raise UserError(f"--protocol {args.protocol} is not defined for {', '.join(lacking)} "
+                            f"(see `sgt-eval list` for each benchmark's protocols)")
+    benches = []
+    for cls in classes:
+        bench = cls(args.protocol, **{k: v for k, v in given.items() if k in cls.option_choices})
+        if args.max_new_tokens is not None:
+            bench.max_new_tokens = args.max_new_tokens
+        benches.append(bench)
+    return benches
+
+
+def make_judge(args: argparse.Namespace) -> Judge | None:
+    if not args.judge_model:
+        return None
+    from sgt_eval.judges.client import JudgeConfig, OpenAIJudge
+
+    config = JudgeConfig(base_url=args.judge_base_url, model=args.judge_model, api_key_env=args.judge_api_key_env,
+                         max_concurrency=args.judge_concurrency)
+    return OpenAIJudge(config, cache_dir=cache_root() / "judge")
+
+
+def percent(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.2f}" if isinstance(value, float) and 0 <= value <= 1 else str(value)
+
+
+def results_table(all_metrics: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of headline numbers (accuracy-type values shown as percentages)."""
+    header = ("benchmark", "protocol", "metric", "score", "n", "unparsed", "errors", "graded by")
+    rows = [header] + [(m["benchmark"], m["protocol"], m["headline"]["metric"], percent(m["headline"]["value"]),
+                        f'{m["n"]}/{m["n_dataset"]}', str(m["n_unparsed"]), str(m["n_errors"]), m["grader"])
+                       for m in all_metrics]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [f"warning: {m['benchmark']}: {w}" for m in all_metrics for w in m.get("warnings", ())]
+    return "\n".join(lines)
+
+
+def existing_dir(path: str, flag: str, hint: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"{flag} {p} does not exist; {hint}")
+    return p
+
+
+def breakdown(metrics: dict[str, Any]) -> str:
+    """Every number under ``scores``, one ``path  value`` line each (accuracy-type values in percent)."""
+    lines: list[tuple[str, str]] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif node is None or isinstance(node, (int, float)):
+            lines.append((prefix, percent(node) if isinstance(node, float) or node is None else str(node)))
+
+    walk("", metrics.get("scores", {}))
+    width = max((len(k) for k, _ in lines), default=0)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in lines)

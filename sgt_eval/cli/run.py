@@ -1,0 +1,76 @@
+"""``sgt-eval run``: evaluate a model on benchmarks into a run directory; re-running resumes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from benchmarks import resolve_selection
+from benchmarks.base import metrics_document
+from sgt_eval import manifest
+from sgt_eval.cli.common import existing_dir, make_benchmarks, make_judge, results_table
+from sgt_eval.errors import UserError
+from sgt_eval.paths import cache_root
+from sgt_eval.store import RunDir
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    names = resolve_selection(args.suite, args.bench)
+    benches = make_benchmarks(names, args)
+    data_root, data_source = resolve_data_root(args.data_root)
+    datasets = {b.name: b.load(data_root / b.name) for b in benches}  # fail on data before loading a model
+    judge = make_judge(args)
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from sgt_eval.models import load_model
+    from sgt_eval.models.base import parse_model_args
+    from sgt_eval.runner import evaluate
+
+    model_args = parse_model_args(args.model_args)
+    print(f"loading model {args.model} ...", file=sys.stderr)
+    model = load_model(args.model, model_args, args.seed)
+    run_dir = RunDir(Path(args.out))
+    current = {
+        "run_id": run_dir.path.resolve().name,
+        "updated": manifest.now(),
+        "command": ["sgt-eval", *sys.argv[1:]],
+        "model": {"spec": args.model, "args": model_args, **model.describe()},
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "data_root": str(data_root.resolve()),
+        "data_source": data_source,
+        "judge": judge.describe() if judge else None,
+        "benchmarks": {b.name: {"settings": b.settings(), "generation": {"max_new_tokens": b.max_new_tokens},
+                                "data": datasets[b.name].describe(), "grader": b.grader(judge)} for b in benches},
+        "environment": manifest.environment(),
+    }
+    run_dir.write_manifest(manifest.merge(run_dir.read_manifest(), current))
+
+    all_metrics = []
+    for bench in benches:
+        dataset = datasets[bench.name]
+        records = evaluate(model, bench, dataset, run_dir.predictions(bench.name), batch_size=args.batch_size,
+                           limit=args.limit, judge=judge, retry_errors=args.retry_errors)
+        metrics = metrics_document(bench, records, bench.grader(judge), dataset)
+        run_dir.write_metrics(bench.name, metrics)
+        all_metrics.append(metrics)
+    print(results_table(all_metrics))
+    print(f"\nrun directory: {run_dir.path}")
+    return 0
+
+
+def resolve_data_root(data_root: str | None) -> tuple[Path, str]:
+    """The user's data root, or the embedded ShapesWorld data (built once, then reused)."""
+    if data_root:
+        hint = f"fetch the data with `sgt-eval data fetch --bench understanding --root {data_root}`"
+        return existing_dir(data_root, "--data-root", hint), "user"
+    from sgt_eval.world import ensure_world
+
+    print("using the embedded ShapesWorld benchmarks (pass --data-root for real data)", file=sys.stderr)
+    return ensure_world(cache_root() / "world"), "shapesworld"

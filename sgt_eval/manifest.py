@@ -1,0 +1,86 @@
+"""``run.json``: what produced a run, and the check that a resumed run is the same run.
+
+Everything that can change a number is recorded (weights fingerprint, dtype, attention
+implementation, benchmark protocol/options, data hashes, judge and prompt version, package
+versions, git SHA). API keys never appear: the judge is described by model and endpoint only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sgt_eval import __version__
+from sgt_eval.errors import UserError
+
+PACKAGES = ("torch", "transformers", "tokenizers", "accelerate", "numpy", "pillow", "openai")
+# Model fields whose change makes resuming into the same run directory wrong.
+MODEL_IDENTITY = ("spec", "checkpoint", "dtype", "attn_implementation")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"sgt_eval": __version__, "git": git_revision(), "python": sys.version.split()[0],
+            "platform": platform.platform(), "packages": versions}
+
+
+def git_revision() -> dict[str, Any] | None:
+    """The commit of the sgt-eval source in use (None when not running from a git checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"sha": sha, "dirty": bool(dirty)}
+
+
+def merge(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
+    """The manifest to write when (re)starting a run; refuses to mix different runs in one folder.
+
+    Benchmarks may be added to an existing run; a benchmark already in it must keep its settings,
+    data and grader, and the model must be the same weights with the same numerics.
+    """
+    if previous is None:
+        return {**current, "created": current["updated"]}
+    for key in MODEL_IDENTITY:
+        old, new = previous.get("model", {}).get(key), current["model"].get(key)
+        if old != new:
+            raise UserError(different_run("model." + key, old, new))
+    if previous.get("seed") != current.get("seed"):
+        raise UserError(different_run("seed", previous.get("seed"), current.get("seed")))
+    benchmarks = dict(previous.get("benchmarks", {}))
+    for name, entry in current["benchmarks"].items():
+        old_entry = benchmarks.get(name)
+        if old_entry is not None:
+            for key in ("settings", "generation", "data", "grader"):
+                if old_entry.get(key) != entry.get(key):
+                    raise UserError(different_run(f"benchmarks.{name}.{key}", old_entry.get(key), entry.get(key)))
+        benchmarks[name] = entry
+    return {**current, "created": previous.get("created", current["updated"]), "benchmarks": benchmarks}
+
+
+def different_run(field: str, old: Any, new: Any) -> str:
+    return (f"run.json: {field} was {short(old)} and is now {short(new)}; this --out folder holds a different run "
+            f"(use a new --out, or delete the folder to start over)")
+
+
+def short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,25 @@
+"""Model backends, registered by name and imported only when a run needs one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sgt_eval.registry import Registry
+
+BACKENDS: Registry = Registry("model backend")
+BACKENDS.add("tiny-random", "sgt_eval.models.tiny:load_tiny_random",
+             "a tiny Qwen2.5-VL-shaped model with random weights, built offline from a config (tests, smoke runs)")
+BACKENDS.add("hf", "sgt_eval.models.hf:load_hf",
+             "hf:<path-or-hub-id>: any transformers AutoModelForImageTextToText checkpoint (Qwen2.5-VL, LLaVA, ...)")
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``"hf:Qwen/Qwen2.5-VL-3B-Instruct"`` -> ``("hf", "Qwen/Qwen2.5-VL-3B-Instruct")``."""
+    backend, _, arg = spec.partition(":")
+    return backend, arg
+
+
+def load_model(spec: str, model_args: dict[str, str], seed: int) -> Any:
+    """Build the model a ``--model`` spec names; unknown backends get a did-you-mean error."""
+    backend, arg = split_spec(spec)
+    return BACKENDS.load(backend)(arg, model_args, seed)

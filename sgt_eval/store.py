@@ -1,0 +1,132 @@
+"""The run directory (DESIGN.md section 5): the source of truth every later stage reads.
+
+``predictions.jsonl`` is append-only and flushed per batch, so a run killed at any instant
+loses at most the batch in flight. A torn last line (the process died mid-write) is cut off
+before appending; damage anywhere else is reported with file and line, never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sgt_eval.errors import UserError
+from sgt_eval.records import Prediction
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON via a temporary file and ``os.replace``: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-empty line; a bad line is a one-line error naming it."""
+    try:
+        handle = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}:{number}: not valid JSON ({err.msg}); fix or delete that line") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{number}: expected a JSON object per line")
+            yield number, row
+
+
+class PredictionLog:
+    """One benchmark's ``predictions.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def repair_torn_tail(self) -> None:
+        """Drop a last line without its newline: the write that a kill interrupted."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+
+    def load(self) -> dict[str, Prediction]:
+        """All records by id; a duplicated id is an error (our runs never write one)."""
+        if not self.path.exists():
+            return {}
+        records: dict[str, Prediction] = {}
+        first_line: dict[str, int] = {}
+        for number, row in read_jsonl(self.path):
+            if "id" not in row:
+                raise UserError(f"{self.path}:{number}: record has no 'id' field")
+            record = Prediction.from_json(row)
+            if record.id in records:
+                raise UserError(f"{self.path}:{number}: id {record.id!r} repeats line {first_line[record.id]}")
+            records[record.id] = record
+            first_line[record.id] = number
+        return records
+
+    def append(self, records: Iterable[Prediction]) -> None:
+        lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+        if not lines:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(lines)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def rewrite(self, records: Iterable[Prediction]) -> None:
+        """Replace the file atomically (used to drop error records before retrying them)."""
+        fd, tmp = tempfile.mkstemp(prefix=".predictions.", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+
+class RunDir:
+    """``runs/<run-id>/``: ``run.json`` plus one folder per benchmark."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "run.json"
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.exists():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise UserError(f"{self.manifest_path}: not valid JSON ({err.msg}); restore it or use a new --out") from None
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    def predictions(self, bench: str) -> PredictionLog:
+        return PredictionLog(self.path / bench / "predictions.jsonl")
+
+    def write_metrics(self, bench: str, metrics: dict[str, Any]) -> None:
+        write_json_atomic(self.path / bench / "metrics.json", metrics)
