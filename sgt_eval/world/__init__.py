@@ -1,0 +1,38 @@
+"""ShapesWorld: a seeded world of coloured shapes with exact instance masks.
+
+It writes mini versions of the understanding benchmarks in their official file layouts, so the
+real loaders and scorers run offline on a fresh machine::
+
+    from sgt_eval.world import ensure_world
+    root = ensure_world(cache_root() / "world")   # root/cvbench, root/mmvp, root/vsr, ...
+
+The scene model (:class:`Shape`, :class:`Scene`, :func:`render`) and the measurements of a
+rendered scene (:class:`Layout`) are public for training data and generation ground truth.
+"""
+
+from __future__ import annotations
+
+from sgt_eval.world.build import (
+    IMAGE_SIZE,
+    SIZES,
+    WORLD_VERSION,
+    build_world,
+    ensure_world,
+    world_path,
+)
+from sgt_eval.world.files import read_scenes
+from sgt_eval.world.layout import RELATIONS, Layout, Region
+from sgt_eval.world.scene import (
+    BACKGROUND,
+    COLORS,
+    KINDS,
+    Scene,
+    Shape,
+    render,
+    shape_mask,
+)
+
+__all__ = [
+    "BACKGROUND", "COLORS", "IMAGE_SIZE", "KINDS", "Layout", "RELATIONS", "Region", "SIZES", "Scene", "Shape",
+    "WORLD_VERSION", "build_world", "ensure_world", "read_scenes", "render", "shape_mask", "world_path",
+]
