@@ -17,8 +17,11 @@ pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
 if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1; then
     "${pip[@]}" install torch
-  elif ! "${pip[@]}" install --no-index "torch==2.13.0" 2>/dev/null; then
-    "${pip[@]}" install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+  elif "${pip[@]}" install --no-index --no-deps "torch==2.13.0" 2>/dev/null; then
+    "${pip[@]}" install "torch==2.13.0"   # the local CPU wheel is in place; this adds its dependencies
+  else
+    "${pip[@]}" install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
+      --extra-index-url https://pypi.org/simple
   fi
 fi
 "${pip[@]}" install -e ".[dev]" 2> >(grep -v "is ignored" >&2)
