@@ -17,8 +17,9 @@ def pope_official(text: str) -> str | None:
     """The official POPE rule: first sentence, commas removed, split on spaces; any of
     ``No``/``not``/``no`` as a word means "no", anything else means "yes".
 
-    The one departure: an output with no word in it (empty or only punctuation) returns
-    None (unparsed) where the official script would silently count it as "yes".
+    The one departure: when the first sentence has no word in it (an empty output, only
+    punctuation, or text that starts with a period such as ". No") this returns None
+    (unparsed) where the official script would silently count it as "yes".
     """
     if text.find(".") != -1:
         text = text.split(".")[0]
@@ -33,9 +34,10 @@ def pope_official(text: str) -> str | None:
 # -- VQA-style punctuation handling and yes/no extraction (VLMEvalKit YOrN_Extraction) -------
 _PUNCT = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
-# The reference pattern's "(?!<=\d)" is a look-ahead for the literal "<=" (a typo for a
-# look-behind); kept as is so the rule strips exactly the periods the reference strips.
-_PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
+# A period not touching a digit on either side, as vlmeval/smp/misc.py:process_punctuation has it
+# since VLMEvalKit 928a95b0 (2025-05). Older releases wrote "(?!<=\d)", a look-ahead for the
+# literal "<=", which also stripped "1." and so spent the count below on list numbers.
+_PERIOD_STRIP = re.compile(r"(?<!\d)\.(?!\d)")
 # The reference passes re.UNICODE as the positional ``count`` argument of ``sub``: at most
 # re.UNICODE (= 32) periods are removed. Reproduced on purpose.
 _PERIOD_STRIP_COUNT = int(re.UNICODE)

@@ -49,7 +49,6 @@ _REQUIRED = ("idx", "prompt", "choices", "answer", "filename", "type", "task", "
 _GT = re.compile(r"\(([A-Z])\)")
 
 _LMMS_NOTE = "Note: You only need to respond with {} without providing any additional information.\n"
-_LMMS_LETTERS = "ABCDE"  # lmms-eval lists at most five letters in its note, whatever the option count
 _LMMS_LETTER = re.compile(r"[\(\s]*([A-Z])[\)\.\s]*", re.IGNORECASE)
 
 PROMPT_VERSIONS = {
@@ -65,6 +64,9 @@ class CVBench(Benchmark):
     name = "cvbench"
     title = "CV-Bench"
     protocols = ("official", "lmms-eval", "vlmevalkit")
+    # Below the references' caps (Cambrian 512, lmms-eval 1024, VLMEvalKit: the model wrapper's).
+    # Every prompt asks for a letter, so only outputs longer than 64 tokens can be scored
+    # differently; pass --max-new-tokens to reproduce a reference run exactly.
     max_new_tokens = 64
 
     def load(self, path: Path) -> Dataset:
@@ -94,7 +96,9 @@ class CVBench(Benchmark):
         if self.protocol == "official":
             return f"{sample.question}\n{LETTER_INSTRUCTION}"
         if self.protocol == "lmms-eval":
-            listed = ", ".join(_LMMS_LETTERS[:len(sample.choices)])
+            # Every option letter, up to F on some Count rows (lmms-eval PR #1005; before it the
+            # note stopped at E).
+            listed = ", ".join(option_letters(len(sample.choices)))
             return _LMMS_NOTE.format(listed) + "\n" + sample.question
         return sample.question
 

@@ -72,7 +72,9 @@ class MMVP(Benchmark):
     title = "MMVP"
     protocols = ("official", "bagel", "vlmevalkit")
     option_choices = {"mmvp_gt": ("corrected", "original")}
-    max_new_tokens = 100  # BAGEL's setting
+    # BAGEL's cap. Cambrian's (the official protocol's) is 512 and VLMEvalKit leaves it to the model
+    # wrapper: only outputs longer than 100 tokens can be scored differently (--max-new-tokens).
+    max_new_tokens = 100
 
     def load(self, path: Path) -> Dataset:
         """Read ``Questions.csv`` (from an mmvp folder or the file itself), keeping the file's row order."""

@@ -7,12 +7,13 @@ Protocols (how an output becomes a verdict and which number is the headline):
   (:func:`benchmarks.answers.pope_official`, case-sensitive: "NO." is read as yes, as upstream),
   per-split accuracy/precision/recall/F1/yes-ratio; headline ``mean_f1`` = mean of the three
   split F1s (the LLaVA-1.5 paper convention), ``mean_accuracy`` reported beside it. An output
-  with no word in it (upstream would count it as "yes") is unparsed: it enters the confusion
-  matrix as the answer *opposite* to the label (FN for a yes label, FP for a no label), so it is
-  always wrong, and it is counted in ``n_unparsed``.
+  whose first sentence has no word in it, e.g. an empty one (upstream would count it as "yes"),
+  is unparsed: it enters the confusion matrix as the answer *opposite* to the label (FN for a
+  yes label, FP for a no label), so it is always wrong, and it is counted in ``n_unparsed``.
 - ``vlmevalkit``: the question alone as prompt, :func:`benchmarks.answers.yes_or_no`; VLMEvalKit's
   ``POPE_rating``: an unreadable answer is wrong for accuracy and a "no" in the confusion matrix;
-  headline ``overall_f1`` = F1 over all rows pooled, plus a row per split.
+  headline ``overall_f1`` = F1 over all rows pooled, plus a row per split. This is VLMEvalKit
+  without a judge (``exact_matching``): its default sends "Unknown" answers to an LLM first.
 - ``lmms-eval``: lmms-eval's prompt and exact-match rule (``output.lower().strip()`` must be "yes"
   or "no"); its precision counts only exact "yes" answers and its recall only exact "yes"/"no"
   answers, reproduced here; headline ``overall_f1`` (its ``pope`` task pools the splits).

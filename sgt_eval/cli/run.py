@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
                                 "data": datasets[b.name].describe(), "grader": b.grader(judge)} for b in benches},
         "environment": manifest.environment(),
     }
-    run_dir.write_manifest(manifest.merge(run_dir.read_manifest(), current))
+    previous = run_dir.read_manifest()
+    run_dir.write_manifest(manifest.merge(previous, current))
 
     all_metrics = []
     for bench in benches:
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         metrics = metrics_document(bench, records, bench.grader(judge), dataset)
         run_dir.write_metrics(bench.name, metrics)
         all_metrics.append(metrics)
+    if judge:  # now with the prompt versions the judge was actually asked with
+        run_dir.write_manifest(manifest.merge(previous, {**current, "judge": judge.describe()}))
     print(results_table(all_metrics))
     print(f"\nrun directory: {run_dir.path}")
     return 0

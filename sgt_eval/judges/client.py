@@ -85,6 +85,9 @@ class JudgeConfig:
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise UserError(f"judge base URL {self.base_url!r} is not an http(s) URL; "
                             f"pass e.g. --judge-base-url https://api.openai.com/v1")
+        if parsed.username or parsed.password:  # it would end up in run.json and logs
+            raise UserError("the judge base URL contains credentials; put the key in the environment variable "
+                            "named by --judge-api-key-env instead")
         if not self.model:
             raise UserError("the judge model name is empty; pass --judge-model")
         if self.max_concurrency < 1 or self.max_retries < 0:

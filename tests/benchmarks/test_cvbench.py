@@ -186,6 +186,17 @@ def test_lmms_eval_prompt_and_start_anchored_letter():
     assert bench.parse("  c.", COCO_ROW).value == "C"
 
 
+def test_lmms_eval_note_lists_every_option_letter():
+    # Some Count rows have six options with answer (F); lmms-eval@75571cfe lists all letters
+    # (its PR #1005), where older versions stopped at E.
+    six = Sample(id="2", question="How many cups are in the image? Select from the following choices.\n"
+                 "(A) 0\n(B) 1\n(C) 2\n(D) 3\n(E) 4\n(F) 5", answer="(F)",
+                 choices=("0", "1", "2", "3", "4", "5"), meta=COCO_ROW.meta)
+    bench = CVBench("lmms-eval")
+    assert bench.prompt(six).startswith("Note: You only need to respond with A, B, C, D, E, F without ")
+    assert bench.score(bench.parse("F", six), six)
+
+
 def test_official_and_vlmevalkit_prompts():
     assert CVBench().prompt(COCO_ROW) == (COCO_ROW.question +
                                           "\nAnswer with the option's letter from the given choices directly.")

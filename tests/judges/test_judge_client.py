@@ -195,3 +195,11 @@ def test_retry_after_parsing() -> None:
     assert retry_after(None) is None and retry_after("") is None and retry_after("soon") is None
     assert retry_after("2.5") == 2.5 and retry_after("-4") == 0.0 and retry_after(past) == 0.0
     assert 25 <= retry_after(soon) <= 30
+
+
+def test_credentials_in_the_base_url_are_refused():
+    from sgt_eval.errors import UserError
+    from sgt_eval.judges.client import JudgeConfig
+
+    with pytest.raises(UserError, match="contains credentials"):
+        JudgeConfig(base_url="https://user:secret@example.com/v1", model="m")
