@@ -8,9 +8,10 @@ protocol and options; every method is a pure function of its inputs, so the runn
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -199,3 +200,23 @@ def accuracy_counts(predictions: Sequence[Prediction], field: str) -> dict[str, 
     total = Counter(str(p.meta[field]) for p in predictions if field in p.meta)
     right = Counter(str(p.meta[field]) for p in predictions if field in p.meta and p.correct)
     return {key: (right[key], n) for key, n in total.items()}
+
+
+def mean_or_none(values: Iterable[float | None]) -> float | None:
+    """Unweighted mean of scores, or None when any is missing (a partial mean would be another metric).
+
+    ``math.fsum`` is exactly rounded, so the result does not depend on the order of ``values``.
+    """
+    values = list(values)
+    if not values or any(v is None for v in values):
+        return None
+    return math.fsum(values) / len(values)
+
+
+def f1_score(precision: float | None, recall: float | None, tp: int, fp: int, fn: int) -> float | None:
+    """F1 as the official scripts compute it (2PR/(P+R), so the digits match); where P or R is
+    undefined or both are 0, the count form 2TP/(2TP+FP+FN), which is 0 unless nothing was counted.
+    """
+    if precision is not None and recall is not None and precision + recall > 0:
+        return 2 * precision * recall / (precision + recall)
+    return ratio(2 * tp, 2 * tp + fp + fn)

@@ -20,7 +20,7 @@ Three protocols, each reproducing one reference end to end:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from benchmarks.base import (
     Benchmark,
     Dataset,
     accuracy_counts,
+    mean_or_none,
     missing_data,
     ratio,
     safe_relpath,
@@ -142,12 +143,12 @@ class CVBench(Benchmark):
         missing = [s for s, acc in source_acc.items() if acc is None]
         if missing:
             notes.append(f"no rows from {', '.join(missing)}: the CV-Bench formula needs ADE20K, COCO and Omni3D")
-        acc_2d = _mean(source_acc[s] for s in SOURCES_2D)
-        official = _mean((acc_2d, source_acc[SOURCE_3D]))
+        acc_2d = mean_or_none(source_acc[s] for s in SOURCES_2D)
+        official = mean_or_none((acc_2d, source_acc[SOURCE_3D]))
         # VLMEvalKit's CV-Bench-2D averages the sources present in its 2D rows (sorted: sums must not
         # depend on record order).
         sources_2d = accuracy_counts([p for p in predictions if p.meta.get("type") == "2D"], "source")
-        vlm_2d = _mean(ratio(c, t) for _, (c, t) in sorted(sources_2d.items()))
+        vlm_2d = mean_or_none(ratio(c, t) for _, (c, t) in sorted(sources_2d.items()))
         vlm_3d = ratio(*tallies["type"].get("3D", (0, 0)))
         scores: dict[str, float | None] = {
             "cv_bench": official,
@@ -156,7 +157,7 @@ class CVBench(Benchmark):
             "plain_accuracy": ratio(correct, total),
             "vlmevalkit_2d": vlm_2d,
             "vlmevalkit_3d": vlm_3d,
-            "vlmevalkit_2d_3d_mean": _mean((vlm_2d, vlm_3d)),
+            "vlmevalkit_2d_3d_mean": mean_or_none((vlm_2d, vlm_3d)),
         }
         for field in ("source", "task"):
             scores.update({f"{field}/{k}": ratio(c, t) for k, (c, t) in sorted(tallies[field].items())})
@@ -206,11 +207,3 @@ def _sample(row: Mapping[str, Any], where: str) -> Sample:
         choices=tuple(str(c) for c in choices),
         meta={"type": str(row["type"]), "task": str(row["task"]), "source": str(row["source"])},
     )
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    """Mean of accuracies, or None when any is missing (a partial mean would be a different metric)."""
-    values = list(values)
-    if not values or any(v is None for v in values):
-        return None
-    return sum(values) / len(values)

@@ -40,6 +40,7 @@ from benchmarks.answers import yes_or_no
 from benchmarks.base import (
     Benchmark,
     Dataset,
+    mean_or_none,
     missing_data,
     ratio,
     safe_relpath,
@@ -257,7 +258,7 @@ def _official_block(predictions: Sequence[Prediction]) -> dict[str, Any]:
     easy = _pairs([p for p in predictions if p.meta["visual_input"] != "2"])
     hard = _pairs([p for p in predictions if p.meta["visual_input"] == "2"])
     right = [sum(v) for v in figures.values()]
-    return {"aAcc": a, "fAcc": f, "qAcc": q, "overall": _mean3(a, f, q),
+    return {"aAcc": a, "fAcc": f, "qAcc": q, "overall": mean_or_none((a, f, q)),
             "easy_pair_acc": _all_right(easy), "hard_pair_acc": _all_right(hard),
             "n": len(predictions), "n_figures": len(figures), "n_pairs": len(pairs),
             "n_easy_pairs": len(easy), "n_hard_pairs": len(hard),
@@ -269,12 +270,8 @@ def _official_block(predictions: Sequence[Prediction]) -> dict[str, Any]:
 def _vlmevalkit_block(predictions: Sequence[Prediction]) -> dict[str, Any]:
     figures, pairs = _groups(predictions, lambda m: _key(m, "figure_id")), _pairs(predictions)
     a, f, q = ratio(sum(p.correct for p in predictions), len(predictions)), _all_right(figures), _all_right(pairs)
-    return {"aAcc": a, "fAcc": f, "qAcc": q, "overall": _mean3(a, f, q),
+    return {"aAcc": a, "fAcc": f, "qAcc": q, "overall": mean_or_none((a, f, q)),
             "n": len(predictions), "n_figures": len(figures), "n_pairs": len(pairs)}
-
-
-def _mean3(a: float | None, f: float | None, q: float | None) -> float | None:
-    return None if None in (a, f, q) else (a + f + q) / 3
 
 
 def _by(predictions: Sequence[Prediction], group: Callable[[Any], str],

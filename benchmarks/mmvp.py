@@ -20,9 +20,10 @@ Protocols (each reproduces one reference script; none uses an LLM grader):
 Pairs are rows ``(1, 2), (3, 4), ...`` by ``Index``, never by file or prediction order. The original
 ``Questions.csv`` has the answers of pairs 99/100 (elephant tusks) and 279/280 (elderly person)
 swapped (tsb0601/MMVP issues #14 and #30, lmms-eval issue #1018; ``lmms-lab-eval/MMVP`` ships them
-corrected). With ``mmvp_gt="corrected"`` (the default) those answers are swapped back, but only
-where the rows are exactly the known erratum, so already-corrected or unrelated files are kept as
-they are.
+corrected). The default ``mmvp_gt="original"`` scores the file as it is, as the official scripts
+(Cambrian, BAGEL, SGT) did for their published numbers; ``mmvp_gt="corrected"`` swaps those answers
+back, but only where the rows are exactly the known erratum, so already-corrected or unrelated files
+are kept as they are. Metrics record the mode and how many answers were corrected.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class MMVP(Benchmark):
     name = "mmvp"
     title = "MMVP"
     protocols = ("official", "bagel", "vlmevalkit")
-    option_choices = {"mmvp_gt": ("corrected", "original")}
+    option_choices = {"mmvp_gt": ("original", "corrected")}  # first = default
     # BAGEL's cap. Cambrian's (the official protocol's) is 512 and VLMEvalKit leaves it to the model
     # wrapper: only outputs longer than 100 tokens can be scored differently (--max-new-tokens).
     max_new_tokens = 100

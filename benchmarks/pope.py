@@ -27,7 +27,6 @@ built from integer counts, so the order of the predictions never changes a digit
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +36,8 @@ from benchmarks.answers import pope_official, yes_or_no
 from benchmarks.base import (
     Benchmark,
     Dataset,
+    f1_score,
+    mean_or_none,
     missing_data,
     ratio,
     safe_relpath,
@@ -130,8 +131,8 @@ class POPE(Benchmark):
         scores = {
             "splits": splits,
             "all": self._block(predictions),
-            "mean_f1": _mean([b["f1"] for b in splits.values()]),
-            "mean_accuracy": _mean([b["accuracy"] for b in splits.values()]),
+            "mean_f1": mean_or_none([b["f1"] for b in splits.values()]),
+            "mean_accuracy": mean_or_none([b["accuracy"] for b in splits.values()]),
         }
         headline = "mean_f1" if self.protocol == "official" else "overall_f1"
         value = scores["mean_f1"] if self.protocol == "official" else scores["all"]["f1"]
@@ -165,21 +166,6 @@ class POPE(Benchmark):
                 "accuracy": ratio(counts["correct"], n), "precision": precision, "recall": recall,
                 "f1": f1_score(precision, recall, tp, fp, fn), "yes_ratio": ratio(counts["said_yes"], n),
                 **({"yes_by_default": counts["yes_by_default"]} if self.protocol == "official" else {})}
-
-
-def f1_score(precision: float | None, recall: float | None, tp: int, fp: int, fn: int) -> float | None:
-    """F1 as the official script computes it (2PR/(P+R), so the digits match); where P or R is
-    undefined or both are 0, the count form 2TP/(2TP+FP+FN), which is 0 unless nothing was counted.
-    """
-    if precision is not None and recall is not None and precision + recall > 0:
-        return 2 * precision * recall / (precision + recall)
-    return ratio(2 * tp, 2 * tp + fp + fn)
-
-
-def _mean(values: list[float | None]) -> float | None:
-    if not values or any(v is None for v in values):
-        return None
-    return math.fsum(values) / len(values)  # fsum: exact, so independent of split order
 
 
 # -- files --------------------------------------------------------------------------------------

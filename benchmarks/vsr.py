@@ -25,6 +25,7 @@ from benchmarks.base import (
     Benchmark,
     Dataset,
     accuracy_counts,
+    f1_score,
     missing_data,
     ratio,
     safe_relpath,
@@ -93,14 +94,11 @@ class VSR(Benchmark):
         tp = sum(p.correct for p in positives)
         fp = sum(p.meta.get("label") == "no" and p.parsed == "yes" for p in predictions)
         precision, recall = ratio(tp, tp + fp), ratio(tp, len(positives))
-        f1 = None
-        if precision is not None and recall is not None:
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         scores: dict[str, float | None] = {
             "accuracy": ratio(correct, len(predictions)),
             "precision": precision,
             "recall": recall,
-            "f1": f1,
+            "f1": f1_score(precision, recall, tp, fp, len(positives) - tp),
         }
         counts: dict[str, Any] = {"correct": correct, "total": len(predictions), "tp": tp, "fp": fp,
                                   "fn": len(positives) - tp}

@@ -26,7 +26,7 @@ def add_benchmark_options(parser: argparse.ArgumentParser) -> None:
     """Options that change how a benchmark is scored; ``run`` and ``score`` accept them alike."""
     group = parser.add_argument_group("benchmark options (recorded in run.json and metrics.json)")
     group.add_argument("--protocol", help="scoring convention: official (default), vlmevalkit, lmms-eval where a benchmark has them")
-    group.add_argument("--mmvp-gt", choices=["corrected", "original"], help="MMVP ground truth for pairs 99/100 and 279/280 (default corrected)")
+    group.add_argument("--mmvp-gt", choices=["original", "corrected"], help="MMVP ground truth for pairs 99/100 and 279/280: original (default, as the official scripts) or corrected")
     group.add_argument("--split", help="VSR split: zeroshot (default) or random")
     group.add_argument("--max-new-tokens", type=int, help="override each benchmark's generation length")
 

@@ -58,10 +58,17 @@ def percent(value: Any) -> str:
     return f"{100 * value:.2f}" if isinstance(value, float) and 0 <= value <= 1 else str(value)
 
 
+def protocol_label(metrics: dict[str, Any]) -> str:
+    """``"official"``, or ``"official (mmvp_gt=original)"`` when options were part of the scoring."""
+    options = metrics.get("settings", {}).get("options") or {}
+    extra = ", ".join(f"{k}={v}" for k, v in options.items())
+    return f"{metrics['protocol']} ({extra})" if extra else metrics["protocol"]
+
+
 def results_table(all_metrics: Sequence[dict[str, Any]]) -> str:
     """A plain-text table of headline numbers (accuracy-type values shown as percentages)."""
     header = ("benchmark", "protocol", "metric", "score", "n", "unparsed", "errors", "graded by")
-    rows = [header] + [(m["benchmark"], m["protocol"], m["headline"]["metric"], percent(m["headline"]["value"]),
+    rows = [header] + [(m["benchmark"], protocol_label(m), m["headline"]["metric"], percent(m["headline"]["value"]),
                         f'{m["n"]}/{m["n_dataset"]}', str(m["n_unparsed"]), str(m["n_errors"]), m["grader"])
                        for m in all_metrics]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]

@@ -49,9 +49,11 @@ def test_load_keeps_file_order_and_fields(tmp_path):
 
 def test_corrected_gt_swaps_exactly_the_erratum_rows(tmp_path):
     folder = _csv(tmp_path / "mmvp")
-    assert _answers(MMVP(), folder) == {"1": "A", "2": "B", "99": "B", "100": "A", "279": "B", "280": "A"}
-    assert _answers(MMVP(mmvp_gt="original"), folder) == {
-        "1": "A", "2": "B", "99": "A", "100": "B", "279": "A", "280": "B"}
+    corrected = {"1": "A", "2": "B", "99": "B", "100": "A", "279": "B", "280": "A"}
+    assert _answers(MMVP(mmvp_gt="corrected"), folder) == corrected
+    original = {"1": "A", "2": "B", "99": "A", "100": "B", "279": "A", "280": "B"}
+    assert _answers(MMVP(mmvp_gt="original"), folder) == original
+    assert _answers(MMVP(), folder) == original  # the default scores the file as the official scripts did
 
 
 def test_corrections_are_counted_in_metrics(tmp_path):
@@ -68,13 +70,13 @@ def test_files_that_are_not_the_erratum_are_left_alone(tmp_path):
     # A copy that is already corrected, and a mini MMVP whose rows 99/100 ask something else.
     fixed = ("99,Does the elephant have long or short tusks?,(a) Long (b) Short,(b)\n"
              "100,Does the elephant have long or short tusks?,(a) Long (b) Short,(a)\n")
-    assert _answers(MMVP(), _csv(tmp_path / "fixed", HEADER + fixed)) == {"99": "B", "100": "A"}
+    assert _answers(MMVP(mmvp_gt="corrected"), _csv(tmp_path / "fixed", HEADER + fixed)) == {"99": "B", "100": "A"}
     other = ("99,Is the square left of the circle?,(a) Yes (b) No,(a)\n"
              "100,Is the square left of the circle?,(a) Yes (b) No,(b)\n")
-    assert _answers(MMVP(), _csv(tmp_path / "mini", HEADER + other)) == {"99": "A", "100": "B"}
+    assert _answers(MMVP(mmvp_gt="corrected"), _csv(tmp_path / "mini", HEADER + other)) == {"99": "A", "100": "B"}
     # Only half of a pair present (e.g. a trimmed file): nothing is swapped.
     half = ROWS.splitlines(keepends=True)[2]
-    assert _answers(MMVP(), _csv(tmp_path / "half", HEADER + half)) == {"99": "A"}
+    assert _answers(MMVP(mmvp_gt="corrected"), _csv(tmp_path / "half", HEADER + half)) == {"99": "A"}
 
 
 def test_lndex_header_and_byte_order_mark(tmp_path):
