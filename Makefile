@@ -6,7 +6,7 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
 	touch $@
 
-.PHONY: install demo test test-all
+.PHONY: install demo test
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -15,5 +15,3 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
-test-all: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest -m "slow or not slow"

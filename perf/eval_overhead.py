@@ -48,14 +48,31 @@ def raw_loop(model, bench, dataset, samples, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def sgt_eval_run(model, bench, dataset, samples, batch_size: int) -> float:
+class TimedModel:
+    """Delegates to the adapter and adds up the time spent inside ``answer`` (processor + generate)."""
+
+    def __init__(self, model) -> None:
+        self.model, self.seconds = model, 0.0
+
+    def answer(self, batch, *, max_new_tokens: int):
+        start = time.perf_counter()
+        try:
+            return self.model.answer(batch, max_new_tokens=max_new_tokens)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def sgt_eval_run(model, bench, dataset, samples, batch_size: int) -> tuple[float, float]:
+    """Wall time of the run and the part of it spent outside the model's ``answer``."""
+    timed = TimedModel(model)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = RunDir(Path(tmp))
         start = time.perf_counter()
-        records = evaluate(model, bench, dataclasses.replace(dataset, samples=samples),
+        records = evaluate(timed, bench, dataclasses.replace(dataset, samples=samples),
                            run_dir.predictions(bench.name), batch_size=batch_size, show_progress=False)
         run_dir.write_metrics(bench.name, metrics_document(bench, records, "rules", dataset))
-        return time.perf_counter() - start
+        wall = time.perf_counter() - start
+    return wall, wall - timed.seconds
 
 
 def main() -> None:
@@ -74,17 +91,22 @@ def main() -> None:
     model = load_model(args.model, {}, 0)
     raw_loop(model, bench, dataset, samples[: args.batch_size], args.batch_size)  # warm-up both paths
     sgt_eval_run(model, bench, dataset, samples[: args.batch_size], args.batch_size)
-    raw, ours = [], []
+    raw, ours, own = [], [], []
     for _ in range(args.rounds):
         raw.append(raw_loop(model, bench, dataset, samples, args.batch_size))
-        ours.append(sgt_eval_run(model, bench, dataset, samples, args.batch_size))
-    raw_rate, our_rate = len(samples) / statistics.median(raw), len(samples) / statistics.median(ours)
+        wall, outside = sgt_eval_run(model, bench, dataset, samples, args.batch_size)
+        ours.append(wall)
+        own.append(outside / wall)
+    paired = statistics.median(r / o for r, o in zip(raw, ours))  # adjacent rounds share the machine's mood
     print(f"model {args.model}, {args.bench}: {len(samples)} samples, batch {args.batch_size}, "
-          f"{args.max_new_tokens} new tokens, {args.rounds} alternating rounds (median)")
-    print(f"raw model.generate loop : {raw_rate:8.2f} samples/s   rounds {[round(t, 2) for t in raw]} s")
-    print(f"sgt-eval run            : {our_rate:8.2f} samples/s   rounds {[round(t, 2) for t in ours]} s")
-    print(f"throughput ratio sgt-eval / raw = {our_rate / raw_rate:.3f}  (goal >= 0.95)")
-
+          f"{args.max_new_tokens} new tokens, {args.rounds} alternating rounds")
+    print(f"raw model.generate loop : {len(samples) / statistics.median(raw):8.2f} samples/s (median)   "
+          f"rounds {[round(t, 2) for t in raw]} s")
+    print(f"sgt-eval run            : {len(samples) / statistics.median(ours):8.2f} samples/s (median)   "
+          f"rounds {[round(t, 2) for t in ours]} s")
+    print(f"sgt-eval's own work (images, grading, fsync'd appends, metrics; outside model.answer): "
+          f"{100 * statistics.median(own):.1f}% of its run time")
+    print(f"throughput ratio sgt-eval / raw = {paired:.3f}  (median of per-round ratios; goal >= 0.95)")
 
 if __name__ == "__main__":
     main()
