@@ -123,3 +123,16 @@ def test_bad_images_become_error_records_and_can_be_retried(tmp_path):
     rows = records(out / "pope" / "predictions.jsonl")
     assert len(rows) == len({r["id"] for r in rows}) == metrics["n_dataset"]
     assert json.loads((out / "pope" / "metrics.json").read_text())["n_errors"] == 0
+
+
+def test_batch_size_1_and_8_write_identical_predictions(tmp_path):
+    common = ("run", "--model", "tiny-random", "--bench", "pope,hallusionbench", "--limit", "32",
+              "--max-new-tokens", "8")
+    sgt_eval(*common, "--batch-size", "1", "--out", str(tmp_path / "bs1"))
+    sgt_eval(*common, "--batch-size", "8", "--out", str(tmp_path / "bs8"))
+    for bench in ("pope", "hallusionbench"):
+        one = {r["id"]: r for r in records(tmp_path / "bs1" / bench / "predictions.jsonl")}
+        eight = {r["id"]: r for r in records(tmp_path / "bs8" / bench / "predictions.jsonl")}
+        assert len(one) == 32 and one == eight
+        assert (tmp_path / "bs1" / bench / "metrics.json").read_bytes() == \
+            (tmp_path / "bs8" / bench / "metrics.json").read_bytes()
