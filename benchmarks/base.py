@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
+from PIL import Image
+
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge
 from sgt_eval.records import Parsed, Prediction, Sample, graded
@@ -70,9 +72,9 @@ class Benchmark(ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
+    task: ClassVar[str]  # what the model is asked to do: "answer", "generate" or "edit"
     protocols: ClassVar[tuple[str, ...]] = ("official",)
     option_choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    max_new_tokens: ClassVar[int] = 64
 
     def __init__(self, protocol: str | None = None, **options: str) -> None:
         self.protocol = protocol or self.protocols[0]
@@ -105,21 +107,8 @@ class Benchmark(ABC):
         """The text shown to the model with the sample's image."""
 
     @abstractmethod
-    def parse(self, output: str, sample: Sample) -> Parsed:
-        """Read the answer out of a raw output by rules; ``method="none"`` when unreadable."""
-
-    @abstractmethod
-    def score(self, parsed: Parsed, sample: Sample) -> bool:
-        """Whether the parsed answer is right. Unparsed answers are always wrong."""
-
     def grade(self, samples: Sequence[Sample], outputs: Sequence[str], judge: Judge | None = None) -> list[Prediction]:
-        """Parse and score a batch. Benchmarks with an LLM judge override this to batch judge calls."""
-        records = []
-        for sample, output in zip(samples, outputs, strict=True):
-            parsed = self.parse(output, sample)
-            correct = parsed.method != "none" and self.score(parsed, sample)
-            records.append(graded(sample, output, parsed, correct))
-        return records
+        """Turn a batch of model outputs (text, or image paths for image benchmarks) into records."""
 
     def grader(self, judge: Judge | None) -> str:
         """Names what decided correctness, recorded in metrics (``"rules"`` or a judge id)."""
@@ -136,6 +125,73 @@ class Benchmark(ABC):
     def settings(self) -> dict[str, Any]:
         """What this instance scores by (protocol, options, prompt wording); generation length is run.json's."""
         return {"protocol": self.protocol, "options": dict(self.options)}
+
+    def generation(self) -> dict[str, Any]:
+        """How the model is asked (recorded in run.json; a change refuses to resume the run)."""
+        return {}
+
+
+class AnswerBenchmark(Benchmark):
+    """A benchmark whose model output is text: parse it by rules (or a judge), then score it."""
+
+    task = "answer"
+    max_new_tokens: ClassVar[int] = 64
+
+    @abstractmethod
+    def parse(self, output: str, sample: Sample) -> Parsed:
+        """Read the answer out of a raw output by rules; ``method="none"`` when unreadable."""
+
+    @abstractmethod
+    def score(self, parsed: Parsed, sample: Sample) -> bool:
+        """Whether the parsed answer is right. Unparsed answers are always wrong."""
+
+    def grade(self, samples: Sequence[Sample], outputs: Sequence[str], judge: Judge | None = None) -> list[Prediction]:
+        """Parse and score a batch. Benchmarks with an LLM judge override this to batch judge calls."""
+        records = []
+        for sample, output in zip(samples, outputs, strict=True):
+            parsed = self.parse(output, sample)
+            correct = parsed.method != "none" and self.score(parsed, sample)
+            records.append(graded(sample, output, parsed, correct))
+        return records
+
+    def generation(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens}
+
+
+class ImageBenchmark(Benchmark):
+    """A benchmark whose model output is an image: text-to-image (``task = "generate"``) or editing
+    (``task = "edit"``).
+
+    Generated images are written in the benchmark's official folder layout under a root folder
+    (``<run>/<bench>/`` in a run, or a folder given to ``sgt-eval score --images``); the
+    ``output`` of each record is the image path relative to that root, which :meth:`grade`
+    reads from :attr:`outputs_root`.
+    """
+
+    outputs_root: Path | None = None
+
+    @abstractmethod
+    def output_path(self, sample: Sample) -> str:
+        """Where the sample's image goes, relative to the outputs root, in the official layout."""
+
+    def write_sidecars(self, sample: Sample, dataset: Dataset, root: Path) -> None:
+        """Files the official layout wants beside an image (GenEval metadata.jsonl, GEdit SRCIMG)."""
+
+    def source_image(self, sample: Sample, dataset: Dataset) -> Image.Image:
+        """The input image of an edit, at the size the benchmark feeds the model."""
+        raise UserError(f"{self.name} is a text-to-image benchmark: it has no source images")
+
+    @abstractmethod
+    def read_outputs(self, images: Path, dataset: Dataset | None) -> tuple[Dataset, dict[str, str]]:
+        """An image folder in the official layout, made by anyone: the dataset it answers and
+        ``{sample id: image path relative to images}``. ``dataset`` is None when the folder
+        carries its own prompts (GenEval's metadata.jsonl)."""
+
+    def image_file(self, output: str) -> Path:
+        """The image a record's ``output`` names, resolved under the outputs root."""
+        if self.outputs_root is None:
+            raise RuntimeError("outputs_root must be set before grading image outputs")
+        return self.outputs_root / safe_relpath(output, "output", self.outputs_root)
 
 
 def metrics_document(bench: Benchmark, predictions: Sequence[Prediction], grader: str, dataset: Dataset) -> dict[str, Any]:

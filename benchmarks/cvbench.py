@@ -31,7 +31,7 @@ from benchmarks.answers import (
     vlmevalkit_can_infer,
 )
 from benchmarks.base import (
-    Benchmark,
+    AnswerBenchmark,
     Dataset,
     accuracy_counts,
     mean_or_none,
@@ -59,7 +59,7 @@ PROMPT_VERSIONS = {
 }
 
 # -- the benchmark -------------------------------------------------------------------------------
-class CVBench(Benchmark):
+class CVBench(AnswerBenchmark):
     """CV-Bench with the official (Cambrian + dataset card), lmms-eval and VLMEvalKit protocols."""
 
     name = "cvbench"

@@ -38,7 +38,7 @@ from typing import Any
 
 from benchmarks.answers import yes_or_no
 from benchmarks.base import (
-    Benchmark,
+    AnswerBenchmark,
     Dataset,
     mean_or_none,
     missing_data,
@@ -100,7 +100,7 @@ def judge_verdict(reply: str) -> str:
     return next((v for v in VERDICTS[:2] if v in text), "unclear")
 
 
-class HallusionBench(Benchmark):
+class HallusionBench(AnswerBenchmark):
     """HallusionBench from ``HallusionBench.json`` (ids are 0-based positions in that file)."""
 
     name = "hallusionbench"

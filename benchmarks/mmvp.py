@@ -41,7 +41,7 @@ from benchmarks.answers import (
     option_letters,
     vlmevalkit_can_infer,
 )
-from benchmarks.base import Benchmark, Dataset, missing_data, ratio
+from benchmarks.base import AnswerBenchmark, Dataset, missing_data, ratio
 from sgt_eval.errors import UserError
 from sgt_eval.records import Parsed, Prediction, Sample
 
@@ -66,7 +66,7 @@ PROMPT_VERSIONS = {
 _VLM_INSTRUCTION = "Please select the correct answer from the options above. \n"
 
 
-class MMVP(Benchmark):
+class MMVP(AnswerBenchmark):
     """MMVP with Cambrian's (official), BAGEL's and VLMEvalKit's grading; headline pair accuracy."""
 
     name = "mmvp"

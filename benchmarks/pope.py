@@ -34,7 +34,7 @@ from typing import Any
 
 from benchmarks.answers import pope_official, yes_or_no
 from benchmarks.base import (
-    Benchmark,
+    AnswerBenchmark,
     Dataset,
     f1_score,
     mean_or_none,
@@ -79,7 +79,7 @@ NOTES = {
 }
 
 
-class POPE(Benchmark):
+class POPE(AnswerBenchmark):
     """POPE on the COCO label files (``coco_pope_{random,popular,adversarial}.json``)."""
 
     name = "pope"

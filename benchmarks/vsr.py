@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmarks.answers import yes_or_no
 from benchmarks.base import (
-    Benchmark,
+    AnswerBenchmark,
     Dataset,
     accuracy_counts,
     f1_score,
@@ -43,7 +43,7 @@ PROMPT_TEMPLATE = "Statement: {caption}\nIs this statement true for the image? A
 _REQUIRED = ("image", "caption", "label", "relation")
 
 
-class VSR(Benchmark):
+class VSR(AnswerBenchmark):
     """VSR test split (``split`` option: zeroshot or random) graded as yes/no; headline accuracy."""
 
     name = "vsr"

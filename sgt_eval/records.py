@@ -54,18 +54,24 @@ class Parsed:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One line of ``<bench>/predictions.jsonl``: raw output, parsed value, method and score."""
+    """One line of ``<bench>/predictions.jsonl``: raw output, parsed value, method and score.
+
+    ``output`` is the model's raw text, or for image benchmarks the generated image's path
+    relative to the benchmark folder of the run. ``correct`` is None for benchmarks scored on a
+    scale (GEdit-Bench), whose numbers are in ``values`` (e.g. ``{"SC": 7, "PQ": 8, "O": 7.48}``).
+    """
 
     id: str
     output: str
     parsed: str | None
     method: ParseMethod
-    correct: bool
+    correct: bool | None
     meta: Mapping[str, Any] = field(default_factory=dict)
     question: str = ""
     image: str | None = None
     error: str | None = None
     judge_reply: str | None = None
+    values: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def unparsed(self) -> bool:
@@ -81,16 +87,18 @@ class Prediction:
             output=row.get("output") or "",
             parsed=row.get("parsed"),
             method=row.get("method", "none"),
-            correct=bool(row.get("correct", False)),
+            correct=None if row.get("correct") is None else bool(row["correct"]),
             meta=row.get("meta") or {},
             question=row.get("question", ""),
             image=row.get("image"),
             error=row.get("error"),
             judge_reply=row.get("judge_reply"),
+            values=row.get("values") or {},
         )
 
 
-def graded(sample: Sample, output: str, parsed: Parsed, correct: bool) -> Prediction:
+def graded(sample: Sample, output: str, parsed: Parsed, correct: bool | None,
+           values: Mapping[str, float] | None = None) -> Prediction:
     """Build the prediction record for a sample the model answered."""
     return Prediction(
         id=sample.id,
@@ -102,17 +110,18 @@ def graded(sample: Sample, output: str, parsed: Parsed, correct: bool) -> Predic
         question=sample.question,
         image=sample.image,
         judge_reply=parsed.judge_reply,
+        values=dict(values or {}),
     )
 
 
-def failed(sample: Sample, error: str) -> Prediction:
+def failed(sample: Sample, error: str, correct: bool | None = False) -> Prediction:
     """Build the record for a sample that could not be run (e.g. a corrupt image): scored wrong."""
     return Prediction(
         id=sample.id,
         output="",
         parsed=None,
         method="none",
-        correct=False,
+        correct=correct,
         meta=dict(sample.meta),
         question=sample.question,
         image=sample.image,

@@ -1,12 +1,16 @@
 """Evaluate one model on one benchmark, batch by batch, appending each graded batch to the run.
 
-Resume is "skip the ids already recorded". Batches are formed from prompts sorted by length,
-which only reduces padding: batch composition never changes an answer (tested).
+Resume is "skip the ids already recorded". Answer batches are formed from prompts sorted by
+length, which only reduces padding: batch composition never changes an answer (tested). Image
+batches write each image (atomically, in the official layout) before its record, and a resumed
+run grades an image already on disk instead of generating it again.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,30 +18,34 @@ from typing import Any
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from benchmarks.base import Benchmark, Dataset
+from benchmarks.base import AnswerBenchmark, Benchmark, Dataset, ImageBenchmark
 from sgt_eval.judges import Judge
-from sgt_eval.models.base import Query
+from sgt_eval.models.base import EditRequest, GenRequest, Query, derive_seed
 from sgt_eval.records import Prediction, Sample, failed
 from sgt_eval.store import PredictionLog
 
 
 def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog, *, batch_size: int,
              limit: int | None = None, judge: Judge | None = None, retry_errors: bool = False,
-             show_progress: bool = True) -> list[Prediction]:
-    """Answer and grade every sample not yet in ``log``; return all of the benchmark's records.
+             seed: int = 0, show_progress: bool = True) -> list[Prediction]:
+    """Run and grade every sample not yet in ``log``; return all of the benchmark's records.
 
     Parameters
     ----------
     model
-        An adapter with ``answer(batch, max_new_tokens=...)``.
+        An adapter with the method the benchmark's task needs (``answer``, ``generate_images``
+        or ``edit_images``).
     bench, dataset
         The configured benchmark and its loaded data.
     log
-        The benchmark's ``predictions.jsonl`` in the run directory.
+        The benchmark's ``predictions.jsonl`` in the run directory; image benchmarks write their
+        images beside it.
     limit
         Evaluate only the first ``limit`` samples in dataset order.
     retry_errors
         Re-run samples recorded with an error (e.g. an image that has since been fixed).
+    seed
+        The run seed; each generated image's seed is derived from it and the sample id.
     """
     log.repair_torn_tail()
     done = log.load()
@@ -46,18 +54,28 @@ def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog,
         log.rewrite(done.values())
     samples = dataset.samples[:limit] if limit is not None else dataset.samples
     todo = [s for s in samples if s.id not in done]
-    todo.sort(key=lambda s: (s.image is None, len(bench.prompt(s))))  # stable: similar lengths share a batch
+    if isinstance(bench, AnswerBenchmark):
+        todo.sort(key=lambda s: (s.image is None, len(bench.prompt(s))))  # stable: similar lengths share a batch
+
+        def run_batch(batch: list[Sample]) -> list[Prediction]:
+            return answer_batch(model, bench, dataset.root, batch, judge)
+    else:
+        assert isinstance(bench, ImageBenchmark)
+        bench.outputs_root = log.path.parent
+
+        def run_batch(batch: list[Sample]) -> list[Prediction]:
+            return image_batch(model, bench, dataset, batch, judge, seed)
     with tqdm(total=len(samples), initial=len(samples) - len(todo), desc=bench.name, unit="sample",
               file=sys.stderr, disable=not show_progress, dynamic_ncols=True) as bar:
         for start in range(0, len(todo), batch_size):
-            records = answer_batch(model, bench, dataset.root, todo[start:start + batch_size], judge)
+            records = run_batch(todo[start:start + batch_size])
             log.append(records)
             done.update((r.id, r) for r in records)
             bar.update(len(records))
     return list(done.values())
 
 
-def answer_batch(model: Any, bench: Benchmark, root: Path, samples: Sequence[Sample],
+def answer_batch(model: Any, bench: AnswerBenchmark, root: Path, samples: Sequence[Sample],
                  judge: Judge | None) -> list[Prediction]:
     """One batch: load images (a bad image becomes that sample's error record), answer, grade."""
     ready: list[tuple[Sample, Query]] = []
@@ -71,18 +89,64 @@ def answer_batch(model: Any, bench: Benchmark, root: Path, samples: Sequence[Sam
     return bench.grade([s for s, _ in ready], outputs, judge) + errors
 
 
+def image_batch(model: Any, bench: ImageBenchmark, dataset: Dataset, samples: Sequence[Sample],
+                judge: Judge | None, seed: int) -> list[Prediction]:
+    """One batch of generations or edits: make the images not yet on disk, save them, grade all."""
+    root = bench.outputs_root
+    assert root is not None
+    requests: list[tuple[Sample, GenRequest | EditRequest]] = []
+    errors: list[Prediction] = []
+    for sample in samples:
+        if (root / bench.output_path(sample)).exists():
+            continue  # made before an interruption: same seed, same image, so keep it
+        image_seed = derive_seed(seed, bench.name, sample.id)
+        if bench.task == "generate":
+            requests.append((sample, GenRequest(bench.prompt(sample), image_seed)))
+            continue
+        try:
+            requests.append((sample, EditRequest(bench.prompt(sample), bench.source_image(sample, dataset), image_seed)))
+        except ImageError as err:
+            errors.append(failed(sample, str(err)))
+    if requests:
+        make = model.generate_images if bench.task == "generate" else model.edit_images
+        for (sample, _), image in zip(requests, make([r for _, r in requests]), strict=True):
+            save_image(image, root / bench.output_path(sample))
+    failed_ids = {r.id for r in errors}
+    ready = [s for s in samples if s.id not in failed_ids]
+    for sample in ready:
+        bench.write_sidecars(sample, dataset, root)
+    return bench.grade(ready, [bench.output_path(s) for s in ready], judge) + errors
+
+
 class ImageError(Exception):
     """A sample's image is missing or unreadable; recorded on the sample, the run goes on."""
 
 
-def load_images(root: Path, sample: Sample) -> tuple[Image.Image, ...]:
-    if sample.image is None:
-        return ()
-    path = root / sample.image
+def open_image(path: Path, name: str) -> Image.Image:
+    """An RGB image with its EXIF orientation applied; :class:`ImageError` naming ``name`` otherwise."""
     try:
         with Image.open(path) as image:
-            return (ImageOps.exif_transpose(image).convert("RGB"),)
+            return ImageOps.exif_transpose(image).convert("RGB")
     except FileNotFoundError:
-        raise ImageError(f"missing image {sample.image}") from None
+        raise ImageError(f"missing image {name}") from None
     except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageError(f"unreadable image {sample.image}: {err}") from None
+        raise ImageError(f"unreadable image {name}: {err}") from None
+
+
+def load_images(root: Path, sample: Sample) -> tuple[Image.Image, ...]:
+    return () if sample.image is None else (open_image(root / sample.image, sample.image),)
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Write a PNG atomically: an interrupted run never leaves a truncated image behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

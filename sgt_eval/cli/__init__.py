@@ -28,7 +28,10 @@ def add_benchmark_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--protocol", help="scoring convention: official (default), vlmevalkit, lmms-eval where a benchmark has them")
     group.add_argument("--mmvp-gt", choices=["original", "corrected"], help="MMVP ground truth for pairs 99/100 and 279/280: original (default, as the official scripts) or corrected")
     group.add_argument("--split", help="VSR split: zeroshot (default) or random")
-    group.add_argument("--max-new-tokens", type=int, help="override each benchmark's generation length")
+    group.add_argument("--max-new-tokens", type=int, help="override each answer benchmark's generation length")
+    group.add_argument("--prompt-set", help="GenEval prompts: original (default, 553 short prompts) or bagel_long")
+    group.add_argument("--images-per-prompt", help="GenEval images per prompt (official: 4)")
+    group.add_argument("--detector", help="GenEval detector: auto (default: shapes on ShapesWorld, else hf), hf, mmdet, shapes")
 
 
 def add_judge_options(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score predictions made by anyone against the official files")
     score.add_argument("bench", help="benchmark name")
     score.add_argument("--data", help="the benchmark folder or its metadata file (images are not needed)")
-    score.add_argument("--predictions", required=True, help='JSONL rows {"id": ..., "output": "<raw text>"}, or LLaVA answers with --questions')
+    score.add_argument("--predictions", help='JSONL rows {"id": ..., "output": "<raw text>"}, or LLaVA answers with --questions')
     score.add_argument("--labels", help="POPE: folder of coco_pope_*.json label files (same as --data)")
+    score.add_argument("--images", help="GenEval / GEdit-Bench: a folder of generated images in the official layout")
     score.add_argument("--questions", help="POPE: LLaVA's llava_pope_test.jsonl, to score LLaVA-format answers")
     score.add_argument("--json", action="store_true", help="print only the metrics object, as JSON, on stdout")
     score.add_argument("--out", help="also write the scored predictions and metrics.json into this folder")

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import BENCHMARKS
-from benchmarks.base import Benchmark
+from benchmarks.base import AnswerBenchmark, Benchmark
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge
 from sgt_eval.paths import cache_root
 
 # CLI flag -> benchmark option key
-OPTION_FLAGS = {"mmvp_gt": "--mmvp-gt", "split": "--split"}
+OPTION_FLAGS = {"mmvp_gt": "--mmvp-gt", "split": "--split", "prompt_set": "--prompt-set",
+                "images_per_prompt": "--images-per-prompt", "detector": "--detector"}
 
 
 def make_benchmarks(names: Sequence[str], args: argparse.Namespace) -> list[Benchmark]:
@@ -36,7 +37,7 @@ def make_benchmarks(names: Sequence[str], args: argparse.Namespace) -> list[Benc
     benches = []
     for cls in classes:
         bench = cls(args.protocol, **{k: v for k, v in given.items() if k in cls.option_choices})
-        if args.max_new_tokens is not None:
+        if args.max_new_tokens is not None and isinstance(bench, AnswerBenchmark):
             bench.max_new_tokens = args.max_new_tokens
         benches.append(bench)
     return benches

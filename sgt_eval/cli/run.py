@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks import resolve_selection
-from benchmarks.base import metrics_document
+from benchmarks.base import Benchmark, metrics_document
 from sgt_eval import manifest
 from sgt_eval.cli.common import existing_dir, make_benchmarks, make_judge, results_table
 from sgt_eval.errors import UserError
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     model_args = parse_model_args(args.model_args)
     print(f"loading model {args.model} ...", file=sys.stderr)
     model = load_model(args.model, model_args, args.seed)
+    benches = able_benchmarks(benches, model, args.model, explicit=bool(args.bench))
     run_dir = RunDir(Path(args.out))
     current = {
         "run_id": run_dir.path.resolve().name,
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         "data_root": str(data_root.resolve()),
         "data_source": data_source,
         "judge": judge.describe() if judge else None,
-        "benchmarks": {b.name: {"settings": b.settings(), "generation": {"max_new_tokens": b.max_new_tokens},
+        "benchmarks": {b.name: {"settings": b.settings(), "generation": b.generation(),
                                 "data": datasets[b.name].describe(), "grader": b.grader(judge)} for b in benches},
         "environment": manifest.environment(),
     }
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     for bench in benches:
         dataset = datasets[bench.name]
         records = evaluate(model, bench, dataset, run_dir.predictions(bench.name), batch_size=args.batch_size,
-                           limit=args.limit, judge=judge, retry_errors=args.retry_errors)
+                           limit=args.limit, judge=judge, retry_errors=args.retry_errors, seed=args.seed)
         metrics = metrics_document(bench, records, bench.grader(judge), dataset)
         run_dir.write_metrics(bench.name, metrics)
         all_metrics.append(metrics)
@@ -66,6 +68,18 @@ def run(args: argparse.Namespace) -> int:
     print(results_table(all_metrics))
     print(f"\nrun directory: {run_dir.path}")
     return 0
+
+
+def able_benchmarks(benches: list[Benchmark], model: Any, spec: str, explicit: bool) -> list[Benchmark]:
+    """The benchmarks this model can be asked to do; a suite skips the others with a note, an explicit
+    ``--bench`` list refuses them."""
+    unable = [b for b in benches if b.task not in model.capabilities]
+    if unable and (explicit or len(unable) == len(benches)):
+        raise UserError(f"model {spec} cannot {unable[0].task} ({unable[0].name}); it can: "
+                        f"{', '.join(sorted(model.capabilities))}")
+    for bench in unable:
+        print(f"sgt-eval: note: skipping {bench.name}: model {spec} cannot {bench.task}", file=sys.stderr)
+    return [b for b in benches if b not in unable]
 
 
 def resolve_data_root(data_root: str | None) -> tuple[Path, str]:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.base import Benchmark, Dataset, metrics_document
+from benchmarks.base import Benchmark, Dataset, ImageBenchmark, metrics_document
 from sgt_eval.cli.common import breakdown, make_benchmarks, make_judge, results_table
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge
@@ -20,18 +20,18 @@ GRADE_CHUNK = 256  # outputs graded per call, so judge requests run concurrently
 def run(args: argparse.Namespace) -> int:
     bench = make_benchmarks([args.bench], args)[0]
     data = args.data or args.labels
-    if not data:
-        raise UserError("give the benchmark's official files with --data PATH (POPE: --labels DIR)")
-    dataset = bench.load(Path(data))
-    if args.questions:
-        if bench.name != "pope":
-            raise UserError("--questions is only for POPE answers in LLaVA's format")
-        from benchmarks.pope import llava_predictions
-
-        outputs = dict(llava_predictions(Path(data), Path(args.questions), Path(args.predictions)))
-    else:
-        outputs = read_outputs(Path(args.predictions), dataset)
     judge = make_judge(args)
+    if isinstance(bench, ImageBenchmark):
+        if not args.images:
+            raise UserError(f"{bench.name} scores images: give the folder with --images DIR (official layout)")
+        dataset, outputs = bench.read_outputs(Path(args.images), bench.load(Path(data)) if data else None)
+        bench.outputs_root = Path(args.images)
+    else:
+        if not data or not args.predictions:
+            raise UserError("give the benchmark's official files with --data PATH (POPE: --labels DIR) "
+                            "and the model outputs with --predictions FILE")
+        dataset = bench.load(Path(data))
+        outputs = text_outputs(bench, dataset, data, args)
     records = grade_outputs(bench, dataset, outputs, judge)
     metrics = metrics_document(bench, records, bench.grader(judge), dataset)
     if len(outputs) < len(dataset.samples):
@@ -47,6 +47,16 @@ def run(args: argparse.Namespace) -> int:
         print(results_table([metrics]))
         print(f"\n{bench.name} scores (percent where a fraction):\n{breakdown(metrics)}")
     return 0
+
+
+def text_outputs(bench: Benchmark, dataset: Dataset, data: str, args: argparse.Namespace) -> dict[str, str]:
+    if not args.questions:
+        return read_outputs(Path(args.predictions), dataset)
+    if bench.name != "pope":
+        raise UserError("--questions is only for POPE answers in LLaVA's format")
+    from benchmarks.pope import llava_predictions
+
+    return dict(llava_predictions(Path(data), Path(args.questions), Path(args.predictions)))
 
 
 def read_outputs(path: Path, dataset: Dataset) -> dict[str, str]:

@@ -1,11 +1,13 @@
 """The model adapter interface every backend implements (DESIGN.md section 3).
 
-This issue's backends answer questions; image generation, editing and traced forward passes
-join the protocol as their capabilities land.
+A backend implements the methods of the capabilities it declares: ``answer`` for questions,
+``generate_images`` for text-to-image, ``edit_images`` for image editing. Traced forward
+passes for the probes join the protocol when they land.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -23,6 +25,28 @@ class Query:
     images: tuple[Image.Image, ...] = ()
 
 
+@dataclass(frozen=True)
+class GenRequest:
+    """One image to generate. ``seed`` alone fixes the image: batching or resuming never changes it.
+
+    ``width``/``height`` of None mean the model's own default resolution.
+    """
+
+    prompt: str
+    seed: int
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """One edit: the instruction, the source image (already at the benchmark's input size) and a seed."""
+
+    instruction: str
+    image: Image.Image
+    seed: int
+
+
 class Model(Protocol):
     name: str
     capabilities: frozenset[str]  # subset of {"answer", "generate", "edit", "hidden_states", "attention", "train"}
@@ -31,9 +55,26 @@ class Model(Protocol):
         """Greedy answers, one per query, in order. Batch composition must not change any answer."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        """What identifies the weights and the inference settings, for run.json."""
+    def generate_images(self, batch: Sequence[GenRequest]) -> list[Image.Image]:
+        """One image per request, each from its own seeded generator (capability ``"generate"``)."""
         ...
+
+    def edit_images(self, batch: Sequence[EditRequest]) -> list[Image.Image]:
+        """One edited image per request, each from its own seeded generator (capability ``"edit"``)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies the weights and the inference settings (sampler steps, cfg, size), for run.json."""
+        ...
+
+
+def derive_seed(run_seed: int, benchmark: str, sample_id: str) -> int:
+    """The seed of one generated image: a hash of (run seed, benchmark, sample id), in [0, 2**31).
+
+    Every image has its own seed, so a resumed, re-batched or sharded run makes the same images.
+    """
+    digest = hashlib.sha256(f"{run_seed}\0{benchmark}\0{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def parse_model_args(text: str) -> dict[str, str]:
