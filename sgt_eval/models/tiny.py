@@ -7,9 +7,6 @@ cache and then loaded through the ordinary ``hf`` adapter, so tests exercise the
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,7 +14,7 @@ import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from sgt_eval.models.hf import HFModel
-from sgt_eval.paths import cache_root
+from sgt_eval.paths import build_once, cache_root
 
 VERSION = "tiny-random-v1"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -63,15 +60,8 @@ def build_tiny_random(directory: Path, seed: int = 0) -> Path:
 
 def load_tiny_random(arg: str, model_args: dict[str, str], seed: int) -> HFModel:
     """Backend entry for ``tiny-random``: build the checkpoint once per seed, then load it as ``hf``."""
-    directory = cache_root() / "models" / f"{VERSION}-seed{seed}"
-    if not (directory / "config.json").exists():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        build_tiny_random(scratch, seed)
-        try:
-            os.replace(scratch, directory)  # atomic: a killed build never looks finished
-        except OSError:  # another process finished first
-            shutil.rmtree(scratch, ignore_errors=True)
+    directory = build_once(cache_root() / "models" / f"{VERSION}-seed{seed}",
+                           lambda scratch: build_tiny_random(scratch, seed), marker="config.json")
     options = {"dtype": "float32", "device": "cpu", "attn_implementation": "eager", **model_args}
     model = HFModel(str(directory), **options)
     model.name = "tiny-random"
@@ -84,7 +74,7 @@ def _train_tokenizer() -> transformers.PreTrainedTokenizerFast:
     bpe.decoder = decoders.ByteLevel()
     corpus = [" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))]
     trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+                                  initial_alphabet=sorted(pre_tokenizers.ByteLevel.alphabet()))
     bpe.train_from_iterator(corpus, trainer)
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",

@@ -6,8 +6,9 @@ seed gives byte-identical files.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from sgt_eval.world.layout import Layout
 from sgt_eval.world.scene import Scene
 
 SCENES_DIR = "scenes"  # beside the benchmark folders: <world>/scenes/<bench>.jsonl
+# In a benchmark folder whose scorer must know it reads ShapesWorld (GenEval's detector, GEdit's judge).
+MARKER = "shapesworld.json"
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -30,6 +33,20 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 def write_json(path: Path, obj: Any, indent: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=indent), encoding="utf-8")
+
+
+def write_lines(path: Path, lines: Iterable[str]) -> None:
+    """A plain text file, one entry a line, each ending in a newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(f"{line}\n" for line in lines)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """The image as PNG file bytes (for images stored inside a data file)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def save_image(image: Image.Image, path: Path) -> None:
@@ -52,13 +69,16 @@ class Sink:
         Benchmark folder name.
     image_size
         Side of every image in pixels.
+    stamp
+        What identifies the build (version, seed); copied into the benchmark's marker file.
     """
 
-    def __init__(self, world: Path, bench: str, image_size: int) -> None:
+    def __init__(self, world: Path, bench: str, image_size: int, stamp: Mapping[str, Any] | None = None) -> None:
         self.world = world
         self.bench = bench
         self.root = world / bench
         self.image_size = image_size
+        self.stamp = dict(stamp or {})
         self._scenes: list[dict[str, Any]] = []
 
     def layout(self, scene: Scene) -> Layout:
@@ -69,6 +89,10 @@ class Sink:
         """Write the rendered image at ``<bench>/<relpath>`` and log its scene."""
         save_image(layout.image, self.root / relpath)
         self._scenes.append({"image": f"{self.bench}/{relpath}", "scene": layout.scene.to_json()})
+
+    def mark(self, **extra: Any) -> None:
+        """Write the marker ``<bench>/shapesworld.json``: the build stamp plus ``extra``."""
+        write_json(self.root / MARKER, {**self.stamp, **extra}, indent=2)
 
     def close(self) -> None:
         """Write the scene log ``scenes/<bench>.jsonl`` (ground truth for tests and later tasks)."""

@@ -29,6 +29,8 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "black": (15, 15, 15),
     "white": (250, 250, 250),
 }
+# Side in pixels of the world's images (scene coordinates do not depend on it; GEdit's raw inputs are larger).
+IMAGE_SIZE = 224
 # A neutral mid grey: no hue (unlike the eight chromatic colours) and far from black and white.
 BACKGROUND: tuple[int, int, int] = (128, 128, 128)
 
@@ -206,7 +208,7 @@ def shape_mask(shape: Shape, size: int) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
-def render(scene: Scene, size: int = 224) -> tuple[Image.Image, np.ndarray]:
+def render(scene: Scene, size: int = IMAGE_SIZE) -> tuple[Image.Image, np.ndarray]:
     """Paint a scene far-to-near.
 
     Parameters

@@ -9,13 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 import sgt_eval.world.build as build
 from sgt_eval.errors import UserError
 from sgt_eval.world import WORLD_VERSION, build_world, ensure_world, world_path
 
-BENCHES = ("cvbench", "mmvp", "vsr", "pope", "hallusionbench")
+BENCHES = ("cvbench", "mmvp", "vsr", "pope", "hallusionbench", "geneval", "gedit")
 
 
 def hashes(root: Path) -> dict[str, str]:
@@ -46,7 +47,10 @@ def test_manifest_counts_match_the_files(world: Path) -> None:
     assert counts["vsr"] == lines("vsr/splits/zeroshot/test.jsonl")
     assert counts["pope"] == sum(lines(f"pope/coco_pope_{s}.json") for s in ("random", "popular", "adversarial"))
     assert counts["hallusionbench"] == len(json.loads((world / "hallusionbench/HallusionBench.json").read_text()))
-    assert all(100 <= n <= 200 for b, n in counts.items() if b != "mmvp") and 60 <= counts["mmvp"] <= 80
+    assert counts["geneval"] == lines("geneval/evaluation_metadata.jsonl") == 60  # 10 per tag
+    assert counts["gedit"] == pq.read_metadata(world / "gedit/data/train-00000-of-00001.parquet").num_rows == 80
+    understanding = [n for b, n in counts.items() if b not in ("mmvp", "geneval", "gedit")]
+    assert all(100 <= n <= 200 for n in understanding) and 60 <= counts["mmvp"] <= 80
     assert sorted(p.name for p in world.iterdir()) == sorted([*BENCHES, "scenes", "world.json"])
 
 
@@ -110,4 +114,3 @@ def test_ensure_world_really_builds(tmp_path: Path) -> None:
     assert root.name == f"{WORLD_VERSION}-small-seed0"
     assert [p.name for p in tmp_path.iterdir()] == [root.name]
     assert (root / "cvbench" / "test_2d.jsonl").is_file() and (root / "world.json").is_file()
-    assert not list(root.parent.glob(".*partial*"))
