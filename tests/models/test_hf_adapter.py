@@ -70,3 +70,18 @@ def test_bad_hf_arguments_are_user_errors(tmp_path):
         load_model("hf:x", {"colour": "red"}, 0)
     with pytest.raises(UserError, match="cannot load model"):
         load_model(f"hf:{tmp_path / 'nowhere'}", {"device": "cpu"}, 0)
+
+
+def test_tiny_random_is_the_same_checkpoint_in_every_process(tmp_path):
+    """The seed alone fixes the weights and the tokenizer, whatever Python's hash seed."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys; from pathlib import Path; from sgt_eval.models.tiny import build_tiny_random; "
+             "from sgt_eval.models.hf import checkpoint_fingerprint; "
+             "print(checkpoint_fingerprint(str(build_tiny_random(Path(sys.argv[1]), 0)), None)['sha256'])")
+    prints = [subprocess.run([sys.executable, "-c", probe, str(tmp_path / str(h))], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": str(h)}, timeout=300, check=True).stdout.strip()
+              for h in (1, 2)]
+    assert prints[0] == prints[1] != ""
