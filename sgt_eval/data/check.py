@@ -13,9 +13,11 @@ from typing import Any
 
 from benchmarks.base import sha256_file
 from sgt_eval.data.hallusion_prompt import JUDGE_PROMPT, load_judge_prompt
-from sgt_eval.data.layout import image_refs, read_rows
+from sgt_eval.data.hub_listing import check_listed
+from sgt_eval.data.layout import count_rows, image_refs
 from sgt_eval.data.lock import LOCK_NAME, locked_image_sizes, locked_sha256, read_lock
 from sgt_eval.data.sources import Release, check_bench, github_releases, release
+from sgt_eval.data.viescore_prompt import PROMPTS_FILE, load_prompts
 from sgt_eval.errors import UserError
 
 
@@ -50,7 +52,7 @@ def check(bench: str, root: Path, version: str | None = None) -> CheckResult:
     Parameters
     ----------
     bench
-        One of the five understanding benchmarks.
+        One of the benchmarks of ``sources.BENCHES``.
     root
         Data root holding the benchmark folder.
     version
@@ -88,22 +90,29 @@ def check(bench: str, root: Path, version: str | None = None) -> CheckResult:
                 what = f"the pinned {rel.label()} file" if f.sha256 else f"the hash {LOCK_NAME} recorded"
                 problems.append(f"{f.local}: sha256 differs from {what} (damaged or edited); {fix}")
         try:
-            n = len(read_rows(path))
+            n = count_rows(path)
         except UserError as err:
             problems.append(str(err))
             continue
         rows += n
         if n != f.rows:
             problems.append(f"{f.local}: {n:,} rows, expected {f.rows:,}; {fix}")
-    if bench == "hallusionbench":
+    n_files = len(rel.files)
+    if bench == "gedit":  # data files as the hub listed them at fetch time
+        n_files, rows, listed = check_listed(folder, lock, fix)
+        hashed = n_files
+        problems += listed
+    prompt_checks = {"hallusionbench": (load_judge_prompt, JUDGE_PROMPT), "gedit": (load_prompts, PROMPTS_FILE)}
+    if bench in prompt_checks:
+        load, name = prompt_checks[bench]
         try:
-            load_judge_prompt(folder / JUDGE_PROMPT)
+            load(folder / name)
         except UserError as err:
             problems.append(str(err))
     n_images = _check_images(rel, folder, lock, fix, problems)
     commit = lock.get("commit") if lock and lock.get("source") == rel.source else None
-    note = "" if hashed == len(rel.files) else f" (no {LOCK_NAME}: hub file hashes not verified)"
-    summary = f"OK {bench} {rel.label(commit)}: {len(rel.files)} files, {rows:,} rows, {n_images:,} images{note}"
+    note = "" if hashed == n_files else f" (no {LOCK_NAME}: hub file hashes not verified)"
+    summary = f"OK {bench} {rel.label(commit)}: {n_files} files, {rows:,} rows, {n_images:,} images{note}"
     return CheckResult(bench, summary, tuple(problems))
 
 

@@ -1,8 +1,8 @@
 """``sgt-eval data fetch``: download one benchmark's pinned files into ``<root>/<bench>``.
 
-Order of work: metadata files (verified against pinned hashes and row counts), the HallusionBench
-judge prompt, a first lock file (so scoring works even if images fail), the images, the final
-lock. Everything already present and verified is skipped, so re-running resumes and a complete
+Order of work: metadata files (verified against pinned hashes and row counts; GEdit-Bench's data
+files as the hub lists them), the HallusionBench judge prompt or the GEdit VIEScore prompts, a
+first lock file (so scoring works even if images fail), the images, the final lock. Everything already present and verified is skipped, so re-running resumes and a complete
 folder costs no request at all. For a hub dataset this means the commit recorded by the first
 fetch stays until ``--version <sha>`` names another one (or the folder is deleted).
 """
@@ -22,7 +22,8 @@ from benchmarks.base import sha256_file
 from sgt_eval.data.archive import extract_zip
 from sgt_eval.data.download import DownloadFailed, Http, NeedsBrowser, Unreachable
 from sgt_eval.data.hallusion_prompt import JUDGE_PROMPT, judge_prompt_document
-from sgt_eval.data.layout import HALLUSION_IMAGES, ImageRef, image_refs, read_rows
+from sgt_eval.data.hub_listing import fetch_listed
+from sgt_eval.data.layout import HALLUSION_IMAGES, ImageRef, count_rows, image_refs
 from sgt_eval.data.lock import (
     file_entry,
     locked_image_sizes,
@@ -35,11 +36,14 @@ from sgt_eval.data.sources import (
     HALLUSION_UTILS,
     HALLUSION_ZIP_ID,
     HALLUSION_ZIP_PAGE,
+    VIESCORE_SOURCE,
     Release,
     base_url,
     file_url,
+    github_url,
     release,
 )
+from sgt_eval.data.viescore_prompt import PROMPTS_FILE, prompts_document
 from sgt_eval.errors import UserError
 
 HALLUSION_ZIP = "hallusion_bench.zip"
@@ -86,12 +90,12 @@ def fetch(bench: str, root: Path, version: str | None = None, images: bool = Tru
     Parameters
     ----------
     bench
-        One of the five understanding benchmarks.
+        One of the benchmarks of ``sources.BENCHES``.
     root
         Data root; the benchmark goes into ``root / bench`` in the layout of ``docs/data.md``.
     version
-        Release name (POPE: ``head`` or ``llava15``) or hub revision (CV-Bench, MMVP); default
-        the pinned default.
+        Release name (POPE: ``head`` or ``llava15``) or hub revision (CV-Bench, MMVP, GEdit-Bench);
+        default the pinned default.
     images
         Also download the images the metadata references.
     jobs
@@ -112,28 +116,18 @@ def fetch(bench: str, root: Path, version: str | None = None, images: bool = Tru
     old = read_lock(folder)
     reuse = _same_hub_revision(rel, old)
     commit = (old or {}).get("commit") if reuse else None
-    entries: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    for f in rel.files:
-        dest = folder / f.local
-        expected = f.sha256 or (locked_sha256(old, f.local) if reuse else None)
-        if not (expected and dest.is_file() and sha256_file(dest) == expected):
-            url = file_url(rel, f.remote, commit)
-            got = http.download(url, dest, f.sha256)
-            if rel.host == "hf" and commit is None and got.commit and _SHA.fullmatch(got.commit):
-                commit = got.commit  # every later file of this fetch comes from the same commit
-        counts[f.local] = len(read_rows(dest))
-        if counts[f.local] != f.rows:
-            dest.unlink()
-            raise UserError(f"{f.local} of {rel.source} at {rel.label(commit)} has {counts[f.local]} rows, expected "
-                            f"{f.rows}; the dataset changed (pin a known revision with --version <sha>), so it was not kept")
-        entries[f.local] = file_entry(dest)
+    if bench == "gedit":
+        entries, counts, commit = fetch_listed(http, rel, folder, old if reuse else None, commit)
+    else:
+        entries, counts, commit = _fetch_files(http, rel, folder, old if reuse else None, commit)
     if rel.host == "github":
         commit = rel.revision
     elif version and _SHA.fullmatch(version):
         commit = version
     if bench == "hallusionbench":
         entries[JUDGE_PROMPT] = _judge_prompt(http, rel, folder, old)
+    if bench == "gedit":
+        entries[PROMPTS_FILE] = _viescore_prompts(http, folder, old)
     doc = {"bench": bench, "version": rel.version, "source": rel.source, "revision": rel.revision, "commit": commit,
            "files": entries, "counts": counts}
     refs = image_refs(rel, folder, commit)
@@ -147,8 +141,34 @@ def fetch(bench: str, root: Path, version: str | None = None, images: bool = Tru
             problems, downloaded = _download_images(http, folder, refs, old, jobs, bench)
     final = _stamp(doc, folder, refs)
     write_lock(folder, final)
-    return FetchResult(bench, rel.label(commit), folder, len(rel.files), sum(counts.values()), len(refs),
+    return FetchResult(bench, rel.label(commit), folder, len(counts), sum(counts.values()), len(refs),
                        final["images"]["present"], downloaded, images, problems)
+
+
+def _fetch_files(http: Http, rel: Release, folder: Path, old: dict[str, Any] | None,
+                 commit: str | None) -> tuple[dict[str, Any], dict[str, int], str | None]:
+    """The release's named files: lock entries, row counts and the hub commit they came from.
+
+    ``old`` is the previous lock when it describes the same hub revision (its hashes let present
+    files be kept without a request).
+    """
+    entries: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for f in rel.files:
+        dest = folder / f.local
+        expected = f.sha256 or locked_sha256(old, f.local)
+        if not (expected and dest.is_file() and sha256_file(dest) == expected):
+            url = file_url(rel, f.remote, f.revision or commit, f.repo)
+            got = http.download(url, dest, f.sha256)
+            if rel.host == "hf" and commit is None and got.commit and _SHA.fullmatch(got.commit):
+                commit = got.commit  # every later file of this fetch comes from the same commit
+        counts[f.local] = count_rows(dest)
+        if counts[f.local] != f.rows:
+            dest.unlink()
+            raise UserError(f"{f.local} of {rel.source} at {rel.label(commit)} has {counts[f.local]} rows, expected "
+                            f"{f.rows}; the dataset changed (pin a known revision with --version <sha>), so it was not kept")
+        entries[f.local] = file_entry(dest)
+    return entries, counts, commit
 
 
 def _same_hub_revision(rel: Release, old: dict[str, Any] | None) -> bool:
@@ -163,14 +183,27 @@ def _judge_prompt(http: Http, rel: Release, folder: Path, old: dict[str, Any] | 
     dest = folder / JUDGE_PROMPT
     if not (dest.is_file() and locked_sha256(old, JUDGE_PROMPT) == sha256_file(dest)):
         path, sha256 = HALLUSION_UTILS
-        url = file_url(rel, path)
-        try:
-            source = http.read(url, sha256).decode("utf-8")
-        except UnicodeDecodeError:
-            raise UserError(f"{url} is not UTF-8 text; the source changed") from None
-        doc = judge_prompt_document(source, rel.repo, rel.revision)
+        doc = judge_prompt_document(_utf8(http, file_url(rel, path), sha256), rel.repo, rel.revision)
         write_atomic(dest, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
     return file_entry(dest)
+
+
+def _viescore_prompts(http: Http, folder: Path, old: dict[str, Any] | None) -> dict[str, Any]:
+    """Write ``viescore_prompts.json`` from Step1X-Edit's ``vie_prompts.py`` at the pinned commit (once)."""
+    dest = folder / PROMPTS_FILE
+    if not (dest.is_file() and locked_sha256(old, PROMPTS_FILE) == sha256_file(dest)):
+        repo, commit, path, sha256 = VIESCORE_SOURCE
+        doc = prompts_document(_utf8(http, github_url(repo, commit, path), sha256), repo, commit, path)
+        write_atomic(dest, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    return file_entry(dest)
+
+
+def _utf8(http: Http, url: str, sha256: str) -> str:
+    """A pinned upstream source file as text."""
+    try:
+        return http.read(url, sha256).decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{url} is not UTF-8 text; the source changed") from None
 
 
 def _download_images(http: Http, folder: Path, refs: list[ImageRef], old: dict[str, Any] | None,

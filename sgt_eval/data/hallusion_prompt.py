@@ -10,10 +10,10 @@ is a ``str.format`` template with the fields ``{question}``, ``{reference}`` (th
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import Any
 
+from sgt_eval.data.lock import read_fetched_json
 from sgt_eval.errors import UserError
 
 JUDGE_PROMPT = "judge_prompt.json"  # written into <root>/hallusionbench/
@@ -85,12 +85,7 @@ def load_judge_prompt(path: Path) -> dict[str, Any]:
         When the file is missing, not JSON, or its template lacks a field.
     """
     fix = f"re-run `sgt-eval data fetch --bench hallusionbench --root {path.parent.parent}`"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path} is missing; {fix}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{path} is not valid JSON; {fix}") from None
+    doc = read_fetched_json(path, fix)
     template = doc.get("template") if isinstance(doc, dict) else None
     if not isinstance(template, str) or not all(isinstance(doc.get(k), str) for k in ("version", "source")):
         raise UserError(f"{path}: needs string fields version, source and template; {fix}")

@@ -69,11 +69,47 @@ def read_rows(path: Path) -> list[Any]:
     return rows
 
 
+def count_rows(path: Path) -> int:
+    """Records in a metadata file; Parquet and Arrow files are counted without decoding their rows.
+
+    Raises
+    ------
+    UserError
+        When the file cannot be read, naming it.
+    """
+    if path.suffix not in (".parquet", ".arrow"):
+        return len(read_rows(path))
+    import pyarrow as pa  # imported here: only the image benchmarks' data needs it
+    import pyarrow.parquet as pq
+
+    try:
+        if path.suffix == ".parquet":
+            return pq.ParquetFile(path).metadata.num_rows
+        with pa.memory_map(str(path)) as source:
+            return open_arrow(source).read_all().num_rows
+    except (pa.ArrowException, OSError) as err:
+        raise UserError(f"{path} is not a readable {path.suffix[1:]} file ({err}); re-fetch it") from None
+
+
+def open_arrow(source: Any) -> Any:
+    """A reader of an Arrow IPC file: the stream format ``datasets`` writes, else the random-access format."""
+    import pyarrow as pa
+
+    try:
+        return pa.ipc.open_stream(source)
+    except pa.ArrowInvalid:
+        source.seek(0)
+        return pa.ipc.open_file(source)
+
+
 def image_files(rel: Release) -> list[str]:
     """The metadata files (``File.local``) whose rows reference the images that are fetched and checked.
 
-    VSR images are needed for the test splits only (the splits models are evaluated on).
+    VSR images are needed for the test splits only (the splits models are evaluated on); GenEval
+    has no input images and GEdit-Bench's are inside its data files.
     """
+    if rel.bench in ("geneval", "gedit"):
+        return []
     if rel.bench == "vsr":
         return [f.local for f in rel.files if f.local.endswith("/test.jsonl")]
     return [f.local for f in rel.files]

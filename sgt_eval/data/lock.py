@@ -35,6 +35,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def read_fetched_json(path: Path, fix: str) -> Any:
+    """A JSON document that ``data fetch`` wrote; a :class:`UserError` ending in ``fix`` when missing or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; {fix}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path} is not valid JSON; {fix}") from None
+
+
 def file_entry(path: Path) -> dict[str, Any]:
     """``{"sha256": ..., "size": ...}`` of a file, as the lock records it."""
     return {"sha256": sha256_file(path), "size": path.stat().st_size}

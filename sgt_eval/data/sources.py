@@ -8,6 +8,12 @@ way to look up a dataset's commit SHA when writing this table, so the default re
 lock file, downloads every later file of the same fetch at that commit, and ``--version <sha>``
 pins one. Row counts are checked for every source.
 
+GEdit-Bench is a hub dataset whose data files are not named here: ``fetch`` lists the revision
+through the hub API (as ``huggingface_hub`` does) and takes every ``.parquet``/``.arrow`` file,
+verified against the LFS hashes the listing gives; its VIEScore prompts come from Step1X-Edit,
+pinned like the GitHub sources. GenEval's prompt files come from two GitHub repositories (the
+long prompts from BAGEL), so a :class:`File` may name its own repository and commit.
+
 Base URLs can be overridden with environment variables (``SGT_EVAL_GITHUB_RAW``, ``HF_ENDPOINT``,
 ``SGT_EVAL_COCO_IMAGES``, ``SGT_EVAL_GDRIVE``) to use a mirror, and so the tests can run the real
 fetch code against a local server.
@@ -36,6 +42,13 @@ HALLUSION_ZIP_ID = "1eeO1i0G9BSZTE1yd5XeFwmrbe1hwyf_0"
 HALLUSION_ZIP_PAGE = f"https://drive.google.com/file/d/{HALLUSION_ZIP_ID}/view"
 # upstream utils.py at the pinned commit: the official judge prompt is read out of it at fetch time
 HALLUSION_UTILS = ("utils.py", "535734ad70c8ea14253131ea59e4d2df6af4fae5341f044d226a8e78eaeb9c30")
+# GEdit-Bench: 606 rows per language (en, cn); the VIEScore prompt texts are read out of
+# Step1X-Edit's vie_prompts.py at this commit (the one notes/benchmarks.md section 7 was read at)
+GEDIT_ROWS = 1212
+GEDIT_DATA_SUFFIXES = (".parquet", ".arrow")
+VIESCORE_SOURCE = ("stepfun-ai/Step1X-Edit", "570eba6ebda0c45c013983a483afbf2fd12bfcbc",
+                   "GEdit-Bench/viescore/vie_prompts.py",
+                   "010234af186eb0a70fcb99047cd32ad1da01bed59ca1a95a01335426417cf838")
 
 _REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -60,12 +73,17 @@ class File:
         Records the file must hold.
     sha256
         Known hash (GitHub pins); ``None`` for hub files, whose hash is recorded at fetch time.
+    repo, revision
+        Another GitHub repository and full commit SHA than the release's (GenEval's long prompts
+        live in BAGEL's repository).
     """
 
     remote: str
     local: str
     rows: int
     sha256: str | None = None
+    repo: str | None = None
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,16 +112,27 @@ def _short(revision: str) -> str:
     return revision[:7] if re.fullmatch(r"[0-9a-f]{40}", revision) else revision
 
 
-def file_url(rel: Release, path: str, revision: str | None = None) -> str:
-    """Download URL of ``path`` in the release's repository (at ``revision``, default the pinned one).
+def file_url(rel: Release, path: str, revision: str | None = None, repo: str | None = None) -> str:
+    """Download URL of ``path`` in the release's repository (or ``repo``) at ``revision`` (default the pinned one).
 
     GitHub files come from the raw host, hub files from the resolve scheme
     ``<endpoint>/datasets/<repo>/resolve/<revision>/<path>`` that ``huggingface_hub`` uses too.
     """
-    rev = quote(revision or rel.revision, safe="")
     if rel.host == "github":
-        return f"{base_url('github')}/{rel.repo}/{rev}/{quote(path)}"
-    return f"{base_url('hf')}/datasets/{rel.repo}/resolve/{rev}/{quote(path)}"
+        return github_url(repo or rel.repo, revision or rel.revision, path)
+    rev = quote(revision or rel.revision, safe="")
+    return f"{base_url('hf')}/datasets/{repo or rel.repo}/resolve/{rev}/{quote(path)}"
+
+
+def github_url(repo: str, revision: str, path: str) -> str:
+    """Raw URL of ``path`` in a GitHub repository at ``revision``."""
+    return f"{base_url('github')}/{repo}/{quote(revision, safe='')}/{quote(path)}"
+
+
+def hub_listing_url(rel: Release, revision: str) -> str:
+    """The hub API URL listing a dataset revision's files with their LFS hashes (``huggingface_hub``'s
+    ``dataset_info(files_metadata=True)``); its ``sha`` field is the commit the revision resolves to."""
+    return f"{base_url('hf')}/api/datasets/{rel.repo}/revision/{quote(revision, safe='')}?blobs=true"
 
 
 def _pope(version: str, revision: str, rows_hashes: dict[str, tuple[int, str]]) -> Release:
@@ -144,6 +173,21 @@ _GITHUB: dict[str, dict[str, Release]] = {
                  "49fbbefdb5377b866ece4e539cf2ec02967129e8a911d6dc9b126b3e2a3d3da5"),
         )),
     },
+    "geneval": {
+        # flat files, as benchmarks/geneval.py reads them; the long prompts are BAGEL's rewrite
+        "af4902f": Release("geneval", "af4902f", "github", "djghosh13/geneval",
+                           "af4902f24d3ca90ebbb446dd9891a59e0f82725f", (
+            File("prompts/evaluation_metadata.jsonl", "evaluation_metadata.jsonl", 553,
+                 "5c48e0813e812e3c373fa5c8ed07a8f0a483be30272b4427b0559c8048e67c13"),
+            File("eval/gen/geneval/prompts/evaluation_metadata_long.jsonl", "evaluation_metadata_long.jsonl", 553,
+                 "09472cc9c24e225417b1d5df27e688e5f2a0fcac9ec772f33d9debe4e5d49f27",
+                 repo="ByteDance-Seed/Bagel", revision="056b5fd51a88c1eb4547318609e25d40080fcf87"),
+            File("prompts/object_names.txt", "object_names.txt", 80,
+                 "608f6a0e5c8ca1c7a92b818430141fe268c85b7930b50f4160f1d65893b5bacd"),
+            File("prompts/generation_prompts.txt", "generation_prompts.txt", 553,
+                 "55b6e3650e980c13daf30569eb666e000faf19bfc2b7b4cbe999fcdb7aa9d680"),
+        )),
+    },
     "hallusionbench": {
         "744007c": Release("hallusionbench", "744007c", "github", "tianyi-lab/HallusionBench",
                            "744007c232c292942c7f80eb61edb2465482da31", (
@@ -158,9 +202,11 @@ _HUB: dict[str, tuple[str, tuple[File, ...]]] = {
     "cvbench": ("nyu-visionx/CV-Bench", (File("test_2d.jsonl", "test_2d.jsonl", 1438),
                                          File("test_3d.jsonl", "test_3d.jsonl", 1200))),
     "mmvp": ("MMVP/MMVP", (File("Questions.csv", "Questions.csv", 300),)),
+    "gedit": ("stepfun-ai/GEdit-Bench", ()),  # data files come from the hub listing (module docstring)
 }
 
-DEFAULT_VERSION = {"cvbench": "main", "mmvp": "main", "vsr": "b27a0af", "pope": "head", "hallusionbench": "744007c"}
+DEFAULT_VERSION = {"cvbench": "main", "mmvp": "main", "vsr": "b27a0af", "pope": "head", "hallusionbench": "744007c",
+                   "geneval": "af4902f", "gedit": "main"}
 BENCHES = tuple(DEFAULT_VERSION)
 
 

@@ -1,14 +1,16 @@
 """Local stand-ins for GitHub raw, the Hugging Face hub, COCO and Google Drive (data tests).
 
-The real POPE / VSR / HallusionBench metadata files are copied from ../shared/data into a
-temporary folder laid out like each host; images, CV-Bench, MMVP, HallusionBench's ``utils.py``
-and its zip are small fakes generated here. The fetch code under test runs unchanged against
+The real POPE / VSR / HallusionBench / GenEval metadata files are copied from ../shared/data into a
+temporary folder laid out like each host; images, CV-Bench, MMVP, GEdit-Bench (a parquet with the
+official columns and its hub API listing), HallusionBench's ``utils.py`` and zip and Step1X-Edit's
+``vie_prompts.py`` are small fakes generated here. The fetch code under test runs unchanged against
 it: only the base URLs are pointed here, through the same environment variables users set.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -18,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from hosts_server import FAKE_COMMIT
 
-from sgt_eval.data.sources import github_releases
+from sgt_eval.data.sources import GEDIT_ROWS, VIESCORE_SOURCE, github_releases
 
 COCO_HOST = "http://images.cocodataset.org/"
 
@@ -47,6 +51,36 @@ def check_same_by_chatgpt(data):
 '''
 SYNTHETIC_TEMPLATE = ("Pretend you grade {{curly}} parrots. Ponder turnips.\n\n Riddle:{question}"
                       "\nTrue note: {reference}\nGuess:{prediction}\nVerdict:")
+
+# A synthetic vie_prompts.py in the shape of Step1X-Edit's (made-up words, not the real prompts).
+SYNTHETIC_VIE_PROMPTS = '''# This file is generated automatically through parse_prompt.py
+
+_context_no_delimit = """Act as a fussy heron.
+Answer {"score" : [...]}"""
+
+_context = """not one of the tie prompts"""
+
+_prompts_0shot_two_image_edit_rule = """RULES:
+Two ponds: before and after."""
+
+_prompts_0shot_tie_rule_SC = """
+Rate the ripples twice.
+Wish: <instruction>
+"""
+
+_prompts_0shot_rule_PQ = """RULES:
+One pond. Rate it twice."""
+'''
+SYNTHETIC_SC = ('Act as a fussy heron.\nAnswer {"score" : [...]}\nRULES:\nTwo ponds: before and after.\n'
+                '\nRate the ripples twice.\nWish: <instruction>\n')
+SYNTHETIC_PQ = 'Act as a fussy heron.\nAnswer {"score" : [...]}\nRULES:\nOne pond. Rate it twice.'
+GEDIT_REPO = "stepfun-ai/GEdit-Bench"
+GEDIT_FILE = "data/train-00000-of-00001.parquet"
+# local file name -> path of the unmodified copy under ../shared/data/geneval
+GENEVAL_SHARED = {"evaluation_metadata.jsonl": "prompts/evaluation_metadata.jsonl",
+                  "evaluation_metadata_long.jsonl": "bagel_rewritten/evaluation_metadata_long.jsonl",
+                  "object_names.txt": "prompts/object_names.txt",
+                  "generation_prompts.txt": "prompts/generation_prompts.txt"}
 
 
 def fake_image(name: str) -> bytes:
@@ -105,6 +139,13 @@ def build_tree(tree: Path, shared: Path) -> None:
                 shutil.copyfile(src, dest)
     hb = tree / "github/tianyi-lab/HallusionBench" / github_releases("hallusionbench")[0].revision
     _write(hb / "utils.py", SYNTHETIC_UTILS)
+    geneval = github_releases("geneval")[0]
+    for f in geneval.files:
+        dest = tree / "github" / (f.repo or geneval.repo) / (f.revision or geneval.revision) / f.remote
+        _write(dest, (shared / "geneval" / GENEVAL_SHARED[f.local]).read_bytes())
+    repo, commit, path, _ = VIESCORE_SOURCE
+    _write(tree / "github" / repo / commit / path, SYNTHETIC_VIE_PROMPTS)
+    write_gedit_hub(tree, "main", FAKE_COMMIT, {GEDIT_FILE: gedit_parquet()})
     for name in _pope_images(shared):
         _write(tree / "coco/val2014" / name, fake_image(name))
     for split in ("zeroshot", "random"):
@@ -166,3 +207,30 @@ def _build_hub(cdn: Path, commit: str) -> None:
     write_hub_dataset(cdn, "nyu-visionx/CV-Bench", commit, cv, images)
     write_hub_dataset(cdn, "MMVP/MMVP", commit, {"Questions.csv": mmvp_csv()},
                       [f"MMVP Images/{i}.jpg" for i in range(1, 301)])
+
+
+def gedit_parquet(rows: int = GEDIT_ROWS) -> bytes:
+    """A parquet with GEdit-Bench's columns: half the rows en, half cn, one tiny shared image."""
+    image = {"bytes": b"\x89PNG fake", "path": "x.png"}
+    table = pa.Table.from_pylist([
+        {"task_type": "color_alter", "key": f"k{i % (rows // 2)}", "instruction": "make it blue",
+         "instruction_language": "en" if i < rows // 2 else "cn", "input_image": image, "input_image_raw": image,
+         "Intersection_exist": i % 3 == 0} for i in range(rows)])
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def write_gedit_hub(tree: Path, revision: str, commit: str, files: dict[str, bytes],
+                    lfs_sha256: dict[str, str] | None = None) -> None:
+    """GEdit-Bench on the fake hub: the files at ``commit`` and the API listing ``revision`` resolves with.
+
+    ``lfs_sha256`` overrides the hash the listing gives for a file (to serve a file that is not the listed one).
+    """
+    siblings: list[dict[str, object]] = [{"rfilename": ".gitattributes"}, {"rfilename": "README.md"}]
+    for name, data in files.items():
+        _write(tree / "cdn" / GEDIT_REPO / commit / name, data)
+        digest = (lfs_sha256 or {}).get(name) or hashlib.sha256(data).hexdigest()
+        siblings.append({"rfilename": name, "size": len(data), "lfs": {"sha256": digest, "size": len(data)}})
+    listing = {"id": GEDIT_REPO, "sha": commit, "siblings": siblings}
+    _write(tree / "hf/api/datasets" / GEDIT_REPO / "revision" / revision, json.dumps(listing))
