@@ -1,6 +1,5 @@
 # The two newcomer commands (see README): `make demo` and `make test`. Both set up .venv first if needed.
 VENV ?= .venv
-OUT ?= runs/tiny-random
 
 $(VENV)/.installed: pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
@@ -10,7 +9,8 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/sgt-eval run --model tiny-random --suite understanding --out $(OUT)
+	$(VENV)/bin/sgt-eval run --model tiny-random --suite understanding --out runs/tiny-random
+	$(VENV)/bin/sgt-eval run --model tiny-diffusion --suite generation --out runs/tiny-diffusion
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest

@@ -11,9 +11,11 @@ BENCHMARKS.add("mmvp", "benchmarks.mmvp:MMVP", "MMVP: 150 pairs of CLIP-blind im
 BENCHMARKS.add("vsr", "benchmarks.vsr:VSR", "VSR: true/false spatial captions, zeroshot test (1,222)")
 BENCHMARKS.add("pope", "benchmarks.pope:POPE", "POPE: object-existence yes/no, 3 splits, mean F1")
 BENCHMARKS.add("hallusionbench", "benchmarks.hallusionbench:HallusionBench", "HallusionBench: aAcc/fAcc/qAcc (1,129)")
+BENCHMARKS.add("geneval", "benchmarks.geneval:GenEval", "GenEval: text-to-image, 553 prompts x 4 images, mean of 6 tasks")
+BENCHMARKS.add("gedit", "benchmarks.gedit:GEditBench", "GEdit-Bench: image editing, 606 per language, VIEScore SC/PQ/O")
 
 UNDERSTANDING = ("cvbench", "mmvp", "vsr", "pope", "hallusionbench")
-GENERATION: tuple[str, ...] = ()  # GenEval and GEdit-Bench register here when they land
+GENERATION = ("geneval", "gedit")
 SUITES: dict[str, tuple[str, ...]] = {
     "all": UNDERSTANDING + GENERATION,
     "understanding": UNDERSTANDING,

@@ -7,6 +7,7 @@ protocol and options; every method is a pure function of its inputs, so the runn
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from abc import ABC, abstractmethod
@@ -75,6 +76,10 @@ class Benchmark(ABC):
     task: ClassVar[str]  # what the model is asked to do: "answer", "generate" or "edit"
     protocols: ClassVar[tuple[str, ...]] = ("official",)
     option_choices: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # free-form options (a number, a model id) -> default; the subclass validates their values
+    option_defaults: ClassVar[Mapping[str, str]] = {}
+    # what the numbers in scores are: "fraction" (accuracy-type, shown as percent) or e.g. "0-10"
+    unit: ClassVar[str] = "fraction"
 
     def __init__(self, protocol: str | None = None, **options: str) -> None:
         self.protocol = protocol or self.protocols[0]
@@ -82,12 +87,12 @@ class Benchmark(ABC):
             raise UserError(
                 f"{self.name} has no protocol {self.protocol!r} (choose from: {', '.join(self.protocols)})"
             )
-        unknown = set(options) - set(self.option_choices)
+        unknown = set(options) - set(self.option_choices) - set(self.option_defaults)
         if unknown:
             raise UserError(f"{self.name} takes no option {sorted(unknown)[0]!r}")
-        self.options = {k: v[0] for k, v in self.option_choices.items()}
+        self.options = {**{k: v[0] for k, v in self.option_choices.items()}, **self.option_defaults}
         for key, value in options.items():
-            if value not in self.option_choices[key]:
+            if key in self.option_choices and value not in self.option_choices[key]:
                 allowed = ", ".join(self.option_choices[key])
                 raise UserError(f"{self.name}: --{key.replace('_', '-')} must be one of {allowed}, not {value!r}")
             self.options[key] = value
@@ -205,6 +210,7 @@ def metrics_document(bench: Benchmark, predictions: Sequence[Prediction], grader
         "protocol": bench.protocol,
         "settings": bench.settings(),
         "grader": grader,
+        "unit": bench.unit,
         "data": dataset.describe(),
         "n": len(predictions),
         "n_dataset": len(dataset.samples),
@@ -231,6 +237,14 @@ def missing_data(bench: str, path: Path, expected: str) -> UserError:
 
 
 def sha256_file(path: Path) -> str:
+    """The file's sha256, computed once per (path, size, modification time) in a process: data files
+    of several GB are hashed for run.json and again for every metrics.json."""
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -19,8 +19,11 @@ from sgt_eval import __version__
 from sgt_eval.errors import UserError
 
 PACKAGES = ("torch", "transformers", "tokenizers", "accelerate", "numpy", "pillow", "openai")
-# Model fields whose change makes resuming into the same run directory wrong.
-MODEL_IDENTITY = ("spec", "checkpoint", "dtype", "attn_implementation")
+# Model fields that may change when a run is resumed (where it runs, not what it computes);
+# any other field of the model's description (weights, dtype, attention, sampler steps, cfg,
+# size...) must stay the same.
+RESUME_NEUTRAL = frozenset({"args", "path", "device", "device_map", "cpu_offload", "torch", "transformers",
+                            "diffusers"})
 
 
 def now() -> str:
@@ -59,10 +62,10 @@ def merge(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str,
     """
     if previous is None:
         return {**current, "created": current["updated"]}
-    for key in MODEL_IDENTITY:
-        old, new = previous.get("model", {}).get(key), current["model"].get(key)
-        if old != new:
-            raise UserError(different_run("model." + key, old, new))
+    old_model, new_model = previous.get("model", {}), current["model"]
+    for key in sorted((set(old_model) | set(new_model)) - RESUME_NEUTRAL):
+        if old_model.get(key) != new_model.get(key):
+            raise UserError(different_run("model." + key, old_model.get(key), new_model.get(key)))
     if previous.get("seed") != current.get("seed"):
         raise UserError(different_run("seed", previous.get("seed"), current.get("seed")))
     benchmarks = dict(previous.get("benchmarks", {}))

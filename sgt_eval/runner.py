@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,19 +56,24 @@ def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog,
     todo = [s for s in samples if s.id not in done]
     if isinstance(bench, AnswerBenchmark):
         todo.sort(key=lambda s: (s.image is None, len(bench.prompt(s))))  # stable: similar lengths share a batch
+        batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
 
         def run_batch(batch: list[Sample]) -> list[Prediction]:
             return answer_batch(model, bench, dataset.root, batch, judge)
     else:
         assert isinstance(bench, ImageBenchmark)
         bench.outputs_root = log.path.parent
+        # Diffusion kernels are not bit-exact across batch sizes, so image batches keep fixed
+        # boundaries in dataset order: a resumed run re-forms exactly the batches of a fresh one.
+        fixed = [samples[i:i + batch_size] for i in range(0, len(samples), batch_size)]
+        batches = [batch for batch in fixed if any(s.id not in done for s in batch)]
 
         def run_batch(batch: list[Sample]) -> list[Prediction]:
-            return image_batch(model, bench, dataset, batch, judge, seed)
+            return image_batch(model, bench, dataset, batch, judge, seed, skip=done)
     with tqdm(total=len(samples), initial=len(samples) - len(todo), desc=bench.name, unit="sample",
               file=sys.stderr, disable=not show_progress, dynamic_ncols=True) as bar:
-        for start in range(0, len(todo), batch_size):
-            records = run_batch(todo[start:start + batch_size])
+        for batch in batches:
+            records = run_batch(batch)
             log.append(records)
             done.update((r.id, r) for r in records)
             bar.update(len(records))
@@ -89,16 +94,19 @@ def answer_batch(model: Any, bench: AnswerBenchmark, root: Path, samples: Sequen
     return bench.grade([s for s, _ in ready], outputs, judge) + errors
 
 
-def image_batch(model: Any, bench: ImageBenchmark, dataset: Dataset, samples: Sequence[Sample],
-                judge: Judge | None, seed: int) -> list[Prediction]:
-    """One batch of generations or edits: make the images not yet on disk, save them, grade all."""
+def image_batch(model: Any, bench: ImageBenchmark, dataset: Dataset, batch: Sequence[Sample], judge: Judge | None,
+                seed: int, skip: Mapping[str, Prediction]) -> list[Prediction]:
+    """One fixed batch of generations or edits: grade the samples not in ``skip`` (already recorded).
+
+    When any image of the batch is missing the whole batch is generated again, so every image
+    comes from the same batch composition as in an uninterrupted run; images already on disk
+    (written before an interruption) are kept as they are, never rewritten.
+    """
     root = bench.outputs_root
     assert root is not None
     requests: list[tuple[Sample, GenRequest | EditRequest]] = []
     errors: list[Prediction] = []
-    for sample in samples:
-        if (root / bench.output_path(sample)).exists():
-            continue  # made before an interruption: same seed, same image, so keep it
+    for sample in batch:
         image_seed = derive_seed(seed, bench.name, sample.id)
         if bench.task == "generate":
             requests.append((sample, GenRequest(bench.prompt(sample), image_seed)))
@@ -107,15 +115,16 @@ def image_batch(model: Any, bench: ImageBenchmark, dataset: Dataset, samples: Se
             requests.append((sample, EditRequest(bench.prompt(sample), bench.source_image(sample, dataset), image_seed)))
         except ImageError as err:
             errors.append(failed(sample, str(err)))
-    if requests:
+    if any(not (root / bench.output_path(s)).exists() for s, _ in requests):
         make = model.generate_images if bench.task == "generate" else model.edit_images
         for (sample, _), image in zip(requests, make([r for _, r in requests]), strict=True):
-            save_image(image, root / bench.output_path(sample))
-    failed_ids = {r.id for r in errors}
-    ready = [s for s in samples if s.id not in failed_ids]
+            path = root / bench.output_path(sample)
+            if not path.exists():
+                save_image(image, path)
+    ready = [s for s, _ in requests if s.id not in skip]
     for sample in ready:
         bench.write_sidecars(sample, dataset, root)
-    return bench.grade(ready, [bench.output_path(s) for s in ready], judge) + errors
+    return bench.grade(ready, [bench.output_path(s) for s in ready], judge) + [e for e in errors if e.id not in skip]
 
 
 class ImageError(Exception):

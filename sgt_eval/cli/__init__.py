@@ -32,6 +32,8 @@ def add_benchmark_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prompt-set", help="GenEval prompts: original (default, 553 short prompts) or bagel_long")
     group.add_argument("--images-per-prompt", help="GenEval images per prompt (official: 4)")
     group.add_argument("--detector", help="GenEval detector: auto (default: shapes on ShapesWorld, else hf), hf, mmdet, shapes")
+    group.add_argument("--detector-model", help="GenEval hf detector: Mask2Former checkpoint (hub id or folder)")
+    group.add_argument("--clip-model", help="GenEval hf detector: CLIP checkpoint for colours (hub id or folder)")
 
 
 def add_judge_options(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="fetch or check the official benchmark data")
     data.add_argument("action", choices=["fetch", "check"])
-    data.add_argument("--bench", required=True, help="benchmark name, or 'understanding' for all five")
+    data.add_argument("--bench", required=True, help="benchmark name(s), comma-separated, or a suite: understanding, generation, all")
     data.add_argument("--root", required=True, help="data root; each benchmark goes into <root>/<bench>")
     data.add_argument("--version", help="data release where several exist (POPE: head | llava15)")
     data.add_argument("--no-images", action="store_true", help="fetch only the metadata files")

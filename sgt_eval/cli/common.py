@@ -15,7 +15,8 @@ from sgt_eval.paths import cache_root
 
 # CLI flag -> benchmark option key
 OPTION_FLAGS = {"mmvp_gt": "--mmvp-gt", "split": "--split", "prompt_set": "--prompt-set",
-                "images_per_prompt": "--images-per-prompt", "detector": "--detector"}
+                "images_per_prompt": "--images-per-prompt", "detector": "--detector",
+                "detector_model": "--detector-model", "clip_model": "--clip-model"}
 
 
 def make_benchmarks(names: Sequence[str], args: argparse.Namespace) -> list[Benchmark]:
@@ -26,8 +27,11 @@ def make_benchmarks(names: Sequence[str], args: argparse.Namespace) -> list[Benc
     """
     classes = [BENCHMARKS.load(name) for name in names]
     given = {key: getattr(args, key) for key in OPTION_FLAGS if getattr(args, key, None) is not None}
+    def takes(cls: type[Benchmark], key: str) -> bool:
+        return key in cls.option_choices or key in cls.option_defaults
+
     for key in given:
-        if not any(key in cls.option_choices for cls in classes):
+        if not any(takes(cls, key) for cls in classes):
             raise UserError(f"{OPTION_FLAGS[key]} does not apply to {', '.join(names)}")
     if args.protocol:
         lacking = [cls.name for cls in classes if args.protocol not in cls.protocols]
@@ -36,7 +40,7 @@ def make_benchmarks(names: Sequence[str], args: argparse.Namespace) -> list[Benc
                             f"(see `sgt-eval list` for each benchmark's protocols)")
     benches = []
     for cls in classes:
-        bench = cls(args.protocol, **{k: v for k, v in given.items() if k in cls.option_choices})
+        bench = cls(args.protocol, **{k: v for k, v in given.items() if takes(cls, k)})
         if args.max_new_tokens is not None and isinstance(bench, AnswerBenchmark):
             bench.max_new_tokens = args.max_new_tokens
         benches.append(bench)
@@ -53,10 +57,13 @@ def make_judge(args: argparse.Namespace) -> Judge | None:
     return OpenAIJudge(config, cache_dir=cache_root() / "judge")
 
 
-def percent(value: Any) -> str:
+def shown(value: Any, unit: str) -> str:
+    """A number as people read it: fractions in percent, other scales as they are."""
     if value is None:
         return "n/a"
-    return f"{100 * value:.2f}" if isinstance(value, float) and 0 <= value <= 1 else str(value)
+    if isinstance(value, float):
+        return f"{100 * value:.2f}" if unit == "fraction" else f"{value:.3f}"
+    return str(value)
 
 
 def protocol_label(metrics: dict[str, Any]) -> str:
@@ -69,7 +76,7 @@ def protocol_label(metrics: dict[str, Any]) -> str:
 def results_table(all_metrics: Sequence[dict[str, Any]]) -> str:
     """A plain-text table of headline numbers (accuracy-type values shown as percentages)."""
     header = ("benchmark", "protocol", "metric", "score", "n", "unparsed", "errors", "graded by")
-    rows = [header] + [(m["benchmark"], protocol_label(m), m["headline"]["metric"], percent(m["headline"]["value"]),
+    rows = [header] + [(m["benchmark"], protocol_label(m), m["headline"]["metric"], shown(m["headline"]["value"], m.get("unit", "fraction")),
                         f'{m["n"]}/{m["n_dataset"]}', str(m["n_unparsed"]), str(m["n_errors"]), m["grader"])
                        for m in all_metrics]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
@@ -87,15 +94,16 @@ def existing_dir(path: str, flag: str, hint: str) -> Path:
 
 
 def breakdown(metrics: dict[str, Any]) -> str:
-    """Every number under ``scores``, one ``path  value`` line each (accuracy-type values in percent)."""
+    """Every number under ``scores``, one ``path  value`` line each (fractions in percent)."""
     lines: list[tuple[str, str]] = []
+    unit = metrics.get("unit", "fraction")
 
     def walk(prefix: str, node: Any) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), value)
         elif node is None or isinstance(node, (int, float)):
-            lines.append((prefix, percent(node) if isinstance(node, float) or node is None else str(node)))
+            lines.append((prefix, shown(node, unit)))
 
     walk("", metrics.get("scores", {}))
     width = max((len(k) for k, _ in lines), default=0)

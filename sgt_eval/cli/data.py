@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _selection(value: str) -> list[str]:
-    """``understanding`` (all five) or a comma-separated list of benchmark names."""
-    if value.strip() == "understanding":
-        return list(SUITES["understanding"])
+    """A suite name (``understanding``, ``generation``, ``all``) or a comma-separated list of benchmarks."""
+    if value.strip() in SUITES:
+        return list(SUITES[value.strip()])
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
-        raise UserError("--bench is empty; name a benchmark or 'understanding'")
+        raise UserError(f"--bench is empty; name a benchmark or a suite ({', '.join(SUITES)})")
     for name in names:
         check_bench(name)
     return names

@@ -13,6 +13,7 @@ def run(args: argparse.Namespace) -> int:
     for entry in BENCHMARKS.entries():
         cls = BENCHMARKS.load(entry.name)
         options = "".join(f"  --{k.replace('_', '-')} {'|'.join(v)}" for k, v in cls.option_choices.items())
+        options += "".join(f"  --{k.replace('_', '-')} ({v or 'default'})" for k, v in cls.option_defaults.items())
         print(f"  {entry.name:<15} {entry.summary}")
         print(f"  {'':<15} protocols: {', '.join(cls.protocols)}{options}")
     print("\nsuites:")

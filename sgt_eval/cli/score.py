@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         print(results_table([metrics]))
-        print(f"\n{bench.name} scores (percent where a fraction):\n{breakdown(metrics)}")
+        scale = "percent" if bench.unit == "fraction" else f"scale {bench.unit}"
+        print(f"\n{bench.name} scores ({scale}; counts as integers):\n{breakdown(metrics)}")
     return 0
 
 

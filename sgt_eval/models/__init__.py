@@ -11,6 +11,10 @@ BACKENDS.add("tiny-random", "sgt_eval.models.tiny:load_tiny_random",
              "a tiny Qwen2.5-VL-shaped model with random weights, built offline from a config (tests, smoke runs)")
 BACKENDS.add("hf", "sgt_eval.models.hf:load_hf",
              "hf:<path-or-hub-id>: any transformers AutoModelForImageTextToText checkpoint (Qwen2.5-VL, LLaVA, ...)")
+BACKENDS.add("tiny-diffusion", "sgt_eval.models.tiny_diffusion:load_tiny_diffusion",
+             "a tiny random diffusers text-to-image + img2img pipeline built offline from configs (tests, smoke runs)")
+BACKENDS.add("diffusers", "sgt_eval.models.diffusion:load_diffusers",
+             "diffusers:<path-or-hub-id>: a diffusers text-to-image pipeline; editing via its image-to-image variant")
 
 
 def split_spec(spec: str) -> tuple[str, str]:

@@ -57,3 +57,9 @@ def test_environment_names_package_versions_and_no_secrets(monkeypatch):
     env = manifest.environment()
     assert env["packages"]["numpy"]
     assert "sk-secret-value" not in repr(env)
+
+
+def test_a_different_sampler_setting_refuses_to_resume():
+    first = manifest.merge(None, run_manifest(model={**run_manifest()["model"], "steps": 4, "guidance": 7.5}))
+    with pytest.raises(UserError, match="model.steps"):
+        manifest.merge(first, run_manifest(model={**run_manifest()["model"], "steps": 8, "guidance": 7.5}))

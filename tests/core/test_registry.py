@@ -23,8 +23,10 @@ def test_selection_by_suite_and_by_list():
     assert resolve_selection(None, "pope, vsr") == ["pope", "vsr"]
     with pytest.raises(UserError, match="did you mean 'vsr'"):
         resolve_selection(None, "pope,vsrr")
-    with pytest.raises(UserError, match="has no benchmarks"):
-        resolve_selection("generation", None)
+    assert resolve_selection("generation", None) == ["geneval", "gedit"]
+    assert resolve_selection("all", None)[-2:] == ["geneval", "gedit"]
+    with pytest.raises(UserError, match="unknown suite 'everything'"):
+        resolve_selection("everything", None)
 
 
 def test_model_args_parse_and_reject_garbage():
