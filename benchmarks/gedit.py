@@ -33,12 +33,12 @@ from benchmarks import gedit_shapes_judge as shapes
 from benchmarks.base import Dataset, ImageBenchmark, missing_data
 from benchmarks.viescore import OWN_PROMPTS, judge_requests, judged, scored, statistics
 from sgt_eval.data.layout import open_arrow
-from sgt_eval.data.lock import write_atomic
 from sgt_eval.data.viescore_prompt import PROMPTS_FILE, load_prompts
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge, JudgeRequest
 from sgt_eval.records import Prediction, Sample, failed
 from sgt_eval.runner import ImageError, open_image
+from sgt_eval.store import write_bytes_atomic
 from sgt_eval.world.files import MARKER
 from sgt_eval.world.gedit import TRUTH
 
@@ -154,7 +154,7 @@ class GEditBench(ImageBenchmark):
         if not path.exists():
             buffer = io.BytesIO()
             self._image(sample, "input_image").save(buffer, format="PNG")
-            write_atomic(path, buffer.getvalue())  # a kill never leaves half a file that later looks done
+            write_bytes_atomic(path, buffer.getvalue())  # a kill never leaves half a file that later looks done
 
     def read_outputs(self, images: Path, dataset: Dataset | None) -> tuple[Dataset, dict[str, str]]:
         """The edited images of a results folder: ``DIR/fullset/...`` (upstream) or ``DIR/images/fullset/...`` (a run)."""

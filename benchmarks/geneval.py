@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,7 +44,7 @@ from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge
 from sgt_eval.records import Parsed, Prediction, Sample, failed, graded
 from sgt_eval.runner import ImageError, open_image
-from sgt_eval.store import read_jsonl
+from sgt_eval.store import read_jsonl, write_bytes_atomic
 
 PROMPT_FILES = {"original": "evaluation_metadata.jsonl", "bagel_long": "evaluation_metadata_long.jsonl"}
 # where a metadata file may sit below the folder given: the folder itself, the geneval repository's
@@ -132,10 +130,10 @@ class GenEval(ImageBenchmark):
         (no newline); plus the ShapesWorld marker beside the folders, so ``auto`` finds it again."""
         folder = root / IMAGES / sample.id.split("/")[0]
         if not (folder / "metadata.jsonl").is_file():
-            _write_atomic(folder / "metadata.jsonl", json.dumps(metadata_line(sample.meta, sample.question)))
+            write_bytes_atomic(folder / "metadata.jsonl", json.dumps(metadata_line(sample.meta, sample.question)).encode())
         marker = dataset.root / MARKER
         if marker.is_file() and not (root / IMAGES / MARKER).is_file():
-            _write_atomic(root / IMAGES / MARKER, marker.read_text(encoding="utf-8"))
+            write_bytes_atomic(root / IMAGES / MARKER, marker.read_bytes())
 
     def read_outputs(self, images: Path, dataset: Dataset | None) -> tuple[Dataset, dict[str, str]]:
         """Read an official-layout folder as upstream's scorer does: subfolders whose name is all
@@ -337,16 +335,4 @@ def _check_classes(samples: Sequence[Sample], detector: Detector, backend: str) 
         raise UserError(f"--detector {backend} cannot detect {', '.join(map(repr, unknown[:3]))} named by the "
                         f"prompts ({hint})")
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    """A small file written whole or not at all (a killed run never leaves half a metadata line)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 

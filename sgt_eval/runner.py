@@ -8,9 +8,8 @@ run grades an image already on disk instead of generating it again.
 
 from __future__ import annotations
 
-import os
+import io
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from benchmarks.base import AnswerBenchmark, Benchmark, Dataset, ImageBenchmark
 from sgt_eval.judges import Judge
 from sgt_eval.models.base import EditRequest, GenRequest, Query, derive_seed
 from sgt_eval.records import Prediction, Sample, failed
-from sgt_eval.store import PredictionLog
+from sgt_eval.store import PredictionLog, remove_stale_temps, write_bytes_atomic
 
 
 def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog, *, batch_size: int,
@@ -63,6 +62,8 @@ def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog,
     else:
         assert isinstance(bench, ImageBenchmark)
         bench.outputs_root = log.path.parent
+        if bench.outputs_root.exists():
+            remove_stale_temps(bench.outputs_root)
         # Diffusion kernels are not bit-exact across batch sizes, so image batches keep fixed
         # boundaries in dataset order: a resumed run re-forms exactly the batches of a fresh one.
         fixed = [samples[i:i + batch_size] for i in range(0, len(samples), batch_size)]
@@ -148,14 +149,6 @@ def load_images(root: Path, sample: Sample) -> tuple[Image.Image, ...]:
 
 def save_image(image: Image.Image, path: Path) -> None:
     """Write a PNG atomically: an interrupted run never leaves a truncated image behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    write_bytes_atomic(path, buffer.getvalue())

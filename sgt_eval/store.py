@@ -17,21 +17,34 @@ from typing import Any
 from sgt_eval.errors import UserError
 from sgt_eval.records import Prediction
 
+TEMP_MARK = ".tmp-"  # in every temporary name, so leftovers of a killed write can be recognised
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON via a temporary file and ``os.replace``: readers see the old or the new file, never half."""
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and ``os.replace``: readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Sorted, indented JSON written atomically (``run.json``, ``metrics.json``)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete temporary files that a killed atomic write left under ``folder``."""
+    for leftover in folder.rglob(f".*{TEMP_MARK}*"):
+        leftover.unlink(missing_ok=True)
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -96,12 +109,8 @@ class PredictionLog:
 
     def rewrite(self, records: Iterable[Prediction]) -> None:
         """Replace the file atomically (used to drop error records before retrying them)."""
-        fd, tmp = tempfile.mkstemp(prefix=".predictions.", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_bytes_atomic(self.path, "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n"
+                                              for r in records).encode("utf-8"))
 
 
 class RunDir:

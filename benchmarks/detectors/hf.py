@@ -62,7 +62,9 @@ class HFDetector:
     def __init__(self, detector_model: str, clip_model: str, batch_size: int = 4) -> None:
         import torch
         from transformers import AutoTokenizer, CLIPModel, Mask2FormerForUniversalSegmentation
+        from transformers.utils import logging
 
+        logging.disable_progress_bar()  # the run's own progress bar is the one to watch
         self.id = self.describe(detector_model, clip_model)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.batch_size = batch_size

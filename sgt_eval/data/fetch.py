@@ -29,7 +29,6 @@ from sgt_eval.data.lock import (
     locked_image_sizes,
     locked_sha256,
     read_lock,
-    write_atomic,
     write_lock,
 )
 from sgt_eval.data.sources import (
@@ -45,6 +44,7 @@ from sgt_eval.data.sources import (
 )
 from sgt_eval.data.viescore_prompt import PROMPTS_FILE, prompts_document
 from sgt_eval.errors import UserError
+from sgt_eval.store import write_bytes_atomic
 
 HALLUSION_ZIP = "hallusion_bench.zip"
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -184,7 +184,7 @@ def _judge_prompt(http: Http, rel: Release, folder: Path, old: dict[str, Any] | 
     if not (dest.is_file() and locked_sha256(old, JUDGE_PROMPT) == sha256_file(dest)):
         path, sha256 = HALLUSION_UTILS
         doc = judge_prompt_document(_utf8(http, file_url(rel, path), sha256), rel.repo, rel.revision)
-        write_atomic(dest, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_bytes_atomic(dest, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
     return file_entry(dest)
 
 
@@ -194,7 +194,7 @@ def _viescore_prompts(http: Http, folder: Path, old: dict[str, Any] | None) -> d
     if not (dest.is_file() and locked_sha256(old, PROMPTS_FILE) == sha256_file(dest)):
         repo, commit, path, sha256 = VIESCORE_SOURCE
         doc = prompts_document(_utf8(http, github_url(repo, commit, path), sha256), repo, commit, path)
-        write_atomic(dest, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_bytes_atomic(dest, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
     return file_entry(dest)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmarks.base import sha256_file
 from sgt_eval.errors import UserError
+from sgt_eval.store import write_bytes_atomic
 
 LOCK_NAME = ".sgt-data.json"
 
@@ -22,17 +23,6 @@ LOCK_NAME = ".sgt-data.json"
 def part_path(dest: Path) -> Path:
     """A temporary name beside ``dest``, unique per process and thread (parallel downloads)."""
     return dest.with_name(f".{dest.name}.part-{os.getpid()}-{threading.get_ident()}")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part_path(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_fetched_json(path: Path, fix: str) -> Any:
@@ -52,7 +42,7 @@ def file_entry(path: Path) -> dict[str, Any]:
 
 def write_lock(folder: Path, doc: dict[str, Any]) -> None:
     """Write the lock document of a benchmark folder."""
-    write_atomic(folder / LOCK_NAME, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_bytes_atomic(folder / LOCK_NAME, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def read_lock(folder: Path) -> dict[str, Any] | None:

@@ -72,3 +72,15 @@ def test_corrupt_manifest_is_a_user_error(tmp_path):
     (tmp_path / "run.json").write_text("{oops")
     with pytest.raises(UserError, match="run.json: not valid JSON"):
         RunDir(tmp_path).read_manifest()
+
+
+def test_stale_temporary_files_of_killed_writes_are_removed(tmp_path):
+    from sgt_eval.store import TEMP_MARK, remove_stale_temps, write_bytes_atomic
+
+    write_bytes_atomic(tmp_path / "images" / "0001.png", b"png")
+    leftover = tmp_path / "images" / f".0002.png{TEMP_MARK}abc123"  # what a kill during a write leaves
+    leftover.write_bytes(b"half")
+    keep = tmp_path / "images" / ".hidden-user-file"
+    keep.write_bytes(b"mine")
+    remove_stale_temps(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == [".hidden-user-file", "0001.png"]
