@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from benchmarks import gedit_shapes_judge as shapes
 from benchmarks.base import Dataset, ImageBenchmark, missing_data
@@ -125,13 +125,16 @@ class GEditBench(ImageBenchmark):
         return truth
 
     def _image(self, sample: Sample, column: str) -> Image.Image:
-        """A row's image, decoded (an unreadable one is the sample's :class:`ImageError`)."""
+        """A row's image, decoded as ``datasets`` (>= 2.19) decodes it for upstream's scripts: turned
+        upright when it carries an EXIF orientation. An unreadable one is the sample's :class:`ImageError`."""
         if sample.id not in self._rows:
             raise RuntimeError(f"{sample.id} is not a row of the loaded data; load() the dataset first")
         file, index = self._rows[sample.id]
         try:
             image = Image.open(io.BytesIO(self._tables.image_bytes(file, index, column)))
             image.load()
+            if image.getexif().get(ExifTags.Base.Orientation) is not None:
+                image = ImageOps.exif_transpose(image)
         except (OSError, ValueError, Image.DecompressionBombError) as err:
             raise ImageError(f"unreadable {column} of {sample.id} in {file.name}: {err}") from None
         return image

@@ -9,9 +9,11 @@ Upstream (Step1X-Edit ``GEdit-Bench/test_gedit_score.py``, ``viescore/``, ``calc
   upstream's ``encode_pil_image``), after the prompt text.
 - Replies are read as upstream ``mllm_output_to_dict`` does: the text between two ``||V^=^V||``
   delimiters, else from the first ``{`` to the last ``}`` as JSON with a ``score`` list, else a bare
-  ``[a, b]``, else a bare integer. Where upstream then guesses ``random.randint(0, 10)`` (or
-  repairs the JSON with a regex), we record the sample unparsed instead: no number is invented.
-  Scores outside 0..10 or not numbers are unparsed too.
+  ``[a, b]``, else a bare integer. Where that fails, upstream asks both questions once more and
+  then guesses ``random.randint(0, 10)`` for a reply without ``{...}`` (or repairs broken JSON
+  with a regex, asking again until it parses); we ask once (the judge client retries transport
+  faults only; with its cache a second ask would return the same reply) and record the sample
+  unparsed instead: no number is invented. Scores outside 0..10 or not numbers are unparsed too.
 - Statistics per language (``en``, ``cn``; upstream's ``--language zh`` matched nothing) and per
   set (``fullset``; ``intersection``: rows with ``Intersection_exist``): per task group the means of
   SC, PQ and of the per-sample O; the official average is the unweighted mean over the groups
@@ -162,7 +164,8 @@ def statistics(predictions: Sequence[Prediction]) -> dict[str, Any]:
     that have a scored sample), ``micro`` (over samples), counts (``n`` scored, ``n_unparsed``,
     ``n_errors``, ``n_groups``) and ``groups`` (per task group: means and counts). Unparsed and
     failed samples are left out of every mean and counted. Means use :func:`math.fsum`, so the
-    result does not depend on the order of ``predictions``.
+    result does not depend on the order of ``predictions``. ``warnings`` (only when there are any)
+    name each block whose macro average leaves out a task group (upstream's would be NaN).
     """
     languages = [*LANGUAGES, *sorted({str(p.meta["language"]) for p in predictions} - set(LANGUAGES))]
     scores: dict[str, Any] = {}
@@ -173,8 +176,25 @@ def statistics(predictions: Sequence[Prediction]) -> dict[str, Any]:
     notes = ["SC, PQ, O: unweighted mean over the task groups present (the official average; 11 groups in the "
              "real data); micro: mean over samples", "unparsed judge replies are excluded from every mean and "
              "counted in n_unparsed"]
-    return {"headline": {"metric": HEADLINE, "value": scores[language][subset][metric]}, "scores": scores,
+    body = {"headline": {"metric": HEADLINE, "value": scores[language][subset][metric]}, "scores": scores,
             "notes": notes}
+    warnings = _missing_groups(scores, {str(p.meta["task_type"]) for p in predictions})
+    return body | {"warnings": warnings} if warnings else body
+
+
+def _missing_groups(scores: dict[str, Any], tasks: set[str]) -> list[str]:
+    """Blocks whose macro average leaves out a task group: one of ``tasks`` (every group in the
+    records) without a scored sample in a language's full set, or an intersection group whose rows
+    all failed. Upstream's mean would be NaN there; ours averages the groups that remain."""
+    warnings = []
+    for language, sets in scores.items():
+        for subset, block in sets.items():
+            expected = tasks if subset == "fullset" else set(block["groups"])
+            missing = sorted(t for t in expected if not block["groups"].get(t, {}).get("n"))
+            if missing and block["n"]:
+                warnings.append(f"{language} {subset}: SC/PQ/O average {len(expected) - len(missing)} of "
+                                f"{len(expected)} task groups; no scored sample in {', '.join(missing)}")
+    return warnings
 
 
 def _block(rows: Sequence[Prediction]) -> dict[str, Any]:

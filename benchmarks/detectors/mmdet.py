@@ -8,10 +8,15 @@ mmdet's own ``configs/mask2former/mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.
 to the installed package as upstream does. CLIP is open_clip ``ViT-L-14`` with the ``openai``
 weights (``--clip-model`` names another open_clip architecture).
 
-UNTESTED on the development machine (no GPU, no mmcv build): the tests cover only the
-missing-dependency error. The logic mirrors upstream: ``inference_detector`` per batch, per-class
-``(bbox, mask)`` arrays turned into :class:`Detection` objects (the rules then threshold, sort and
-cap them), colour by open_clip zero-shot over mask-composited crops with upstream's transform.
+UNTESTED on a GPU (the development machine has none, and no mmcv build): the tests cover the
+missing-dependency error and, with stand-in modules, how images are batched. The logic mirrors
+upstream: ``inference_detector`` on images of one size at a time (mmdet pads a mixed batch to its
+largest image, which would change the detections of the smaller ones), per-class ``(bbox, mask)``
+arrays turned into :class:`Detection` objects (the rules then threshold, sort and cap them), and
+colour by open_clip zero-shot over mask-composited crops with upstream's transform, under CUDA
+autocast (float16) as clip_benchmark 1.4.0 runs it (``amp=True`` both for the text classifier and
+for the image features and logits), each colour query in batches of 16 like upstream's
+``DataLoader``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from sgt_eval.errors import UserError
 CONFIG = "mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco"
 CHECKPOINT = f"{CONFIG}_20220504_001756-743b7d99.pth"
 HF_DEFAULT_CLIP = "openai/clip-vit-large-patch14"
-CLIP_BATCH = 16  # upstream's DataLoader batch size
+CLIP_BATCH = 16  # upstream's DataLoader batch size (one loader per colour query)
 
 
 def _clip_arch(clip_model: str) -> str:
@@ -72,37 +77,46 @@ class MMDetDetector:
         return f"mmdet:{CONFIG}+open_clip:{_clip_arch(clip_model)}/openai"
 
     def detect(self, images: Sequence[Image.Image]) -> list[list[Detection]]:
-        """``inference_detector`` on the batch (BGR arrays, as mmcv reads files)."""
-        arrays = [np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1]) for image in images]
-        results = self._infer(self.model, arrays)
-        out = []
-        for result in results:
-            bbox, segm = result if isinstance(result, tuple) else (result, None)
-            out.append([Detection(self.names[c], float(row[4]), tuple(map(float, row[:4])),
-                                  None if segm is None else np.asarray(segm[c][k], dtype=bool))
-                        for c in range(len(self.names)) for k, row in enumerate(bbox[c])])
-        return out
+        """``inference_detector`` on the images of each size (BGR arrays, as mmcv reads files)."""
+        results: list[list[Detection]] = [[] for _ in images]
+        for group in same_size(images):
+            arrays = [np.ascontiguousarray(np.asarray(images[n].convert("RGB"))[:, :, ::-1]) for n in group]
+            for n, result in zip(group, self._infer(self.model, arrays)):
+                results[n] = self._detections(result)
+        return results
+
+    def _detections(self, result: Any) -> list[Detection]:
+        bbox, segm = result if isinstance(result, tuple) else (result, None)
+        return [Detection(self.names[c], float(row[4]), tuple(map(float, row[:4])),
+                          None if segm is None else np.asarray(segm[c][k], dtype=bool))
+                for c in range(len(self.names)) for k, row in enumerate(bbox[c])]
 
     def colors(self, queries: Sequence[ColorQuery]) -> list[list[str]]:
+        """Per query, its crops in batches of 16: ``argmax(100 * normalize(image features) @ classifier)``
+        under autocast, as clip_benchmark's ``run_classification``."""
         import torch
+        import torch.nn.functional as F
 
-        crops = [(q.classname, self.transform(masked_crop(q.image, d))) for q in queries for d in q.objects]
-        picks: list[str] = []
-        with torch.no_grad():
+        out = []
+        for query in queries:
+            classifier = self._classifier(query.classname)
+            crops = [self.transform(masked_crop(query.image, d)) for d in query.objects]
+            picks: list[str] = []
             for start in range(0, len(crops), CLIP_BATCH):
-                chunk = crops[start:start + CLIP_BATCH]
-                feats = self.clip.encode_image(torch.stack([c for _, c in chunk]).to("cuda")).float()
-                feats = feats / feats.norm(dim=-1, keepdim=True)
-                picks += [COLORS[int((f @ self._classifier(name)).argmax())] for (name, _), f in zip(chunk, feats)]
-        answers = iter(picks)
-        return [[next(answers) for _ in q.objects] for q in queries]
+                with torch.no_grad(), torch.autocast("cuda"):
+                    feats = F.normalize(self.clip.encode_image(torch.stack(crops[start:start + CLIP_BATCH]).to("cuda")),
+                                        dim=-1)
+                    logits = 100.0 * feats @ classifier
+                picks += [COLORS[int(i)] for i in logits.float().argmax(dim=1)]
+            out.append(picks)
+        return out
 
     def _classifier(self, classname: str) -> Any:
         if classname not in self._classifiers:
             import torch
 
-            def encode(texts: list[str]) -> Any:
-                with torch.no_grad():
+            def encode(texts: list[str]) -> Any:  # float16 under autocast, as clip_benchmark's amp=True
+                with torch.no_grad(), torch.autocast("cuda"):
                     return self.clip.encode_text(self.tokenizer(texts).to("cuda"))
 
             self._classifiers[classname] = zero_shot_weights(encode, classname)
@@ -118,3 +132,11 @@ def _checkpoint(detector_model: str) -> Path:
         raise UserError(f"--detector mmdet needs --detector-model PATH of {CHECKPOINT} (upstream's "
                         f"download_models.sh); {path} does not exist")
     return path
+
+
+def same_size(images: Sequence[Image.Image]) -> list[list[int]]:
+    """Indices of ``images`` grouped by size, in first-seen order."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for n, image in enumerate(images):
+        groups.setdefault(image.size, []).append(n)
+    return list(groups.values())

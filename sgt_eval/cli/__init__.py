@@ -42,6 +42,9 @@ def add_judge_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge-base-url", default="https://api.openai.com/v1", help="OpenAI-compatible endpoint")
     group.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
     group.add_argument("--judge-concurrency", type=int, default=8, help="concurrent judge requests")
+    group.add_argument("--judge-temperature", default="0", help="sampling temperature, or 'none' to send none "
+                       "(the server's default, as upstream GEdit-Bench scoring does); default 0")
+    group.add_argument("--judge-max-tokens", type=int, default=1024, help="reply length limit (upstream GEdit: 1400)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,8 +52,13 @@ def make_judge(args: argparse.Namespace) -> Judge | None:
         return None
     from sgt_eval.judges.client import JudgeConfig, OpenAIJudge
 
+    temperature = args.judge_temperature.strip().lower()
+    try:
+        value = None if temperature == "none" else float(temperature)
+    except ValueError:
+        raise UserError(f"--judge-temperature must be a number or 'none', not {args.judge_temperature!r}") from None
     config = JudgeConfig(base_url=args.judge_base_url, model=args.judge_model, api_key_env=args.judge_api_key_env,
-                         max_concurrency=args.judge_concurrency)
+                         max_concurrency=args.judge_concurrency, temperature=value, max_tokens=args.judge_max_tokens)
     return OpenAIJudge(config, cache_dir=cache_root() / "judge")
 
 

@@ -35,7 +35,7 @@ class CacheKey:
     input_hash: str
 
     @classmethod
-    def of(cls, model: str, request: JudgeRequest, temperature: float, max_tokens: int) -> CacheKey:
+    def of(cls, model: str, request: JudgeRequest, temperature: float | None, max_tokens: int) -> CacheKey:
         """The key of ``request`` sent to ``model`` with these sampling settings.
 
         The input hash covers the text, every image's bytes (in order) and the settings that

@@ -75,7 +75,7 @@ class JudgeConfig:
     max_concurrency: int = 8
     max_retries: int = 6
     timeout_s: float = 60.0
-    temperature: float = 0.0
+    temperature: float | None = 0.0  # None: not sent, the server's default applies (upstream GEdit does this)
     max_tokens: int = 1024
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
@@ -194,7 +194,8 @@ class OpenAIJudge:
         while True:
             try:
                 raw = client.chat.completions.with_raw_response.create(
-                    model=cfg.model, messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+                    model=cfg.model, messages=messages, max_tokens=cfg.max_tokens,
+                    temperature=openai.NOT_GIVEN if cfg.temperature is None else cfg.temperature)
             except openai.APIStatusError as err:
                 status, message = err.status_code, server_message(err.response)
                 if status != 429 and status < 500:

@@ -26,9 +26,9 @@ GROUP_SIZES = {"background_change": 40, "color_alter": 40, "material_alter": 40,
 RED, BLUE, GREEN = (200, 0, 0), (0, 0, 200), (0, 200, 0)
 
 
-def png(image: Image.Image) -> bytes:
+def png(image: Image.Image, exif: Image.Exif | None = None) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", **({"exif": exif} if exif is not None else {}))
     return buffer.getvalue()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gedit_data import BLUE, GREEN, GROUP_SIZES, RED, official_rows, write_arrow, write_parquet
+from gedit_data import BLUE, GREEN, GROUP_SIZES, RED, official_rows, png, raw_image, write_arrow, write_parquet
 from PIL import Image
 
 from benchmarks.gedit import GEditBench, edit_size
@@ -84,6 +84,23 @@ def test_source_image_is_the_raw_image_resized_and_srcimg_is_input_image(officia
     before = srcimg.stat().st_mtime_ns, srcimg.stat().st_ino
     bench.write_sidecars(sample, dataset, tmp_path)
     assert (srcimg.stat().st_mtime_ns, srcimg.stat().st_ino) == before  # written once
+
+
+def test_images_with_an_exif_orientation_are_turned_upright_as_datasets_decodes_them(tmp_path):
+    """``datasets`` >= 2.19 (what upstream's load_dataset runs) applies the EXIF orientation when decoding."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown turned 90 degrees clockwise, the stored left half on top
+    rows = official_rows()[:1]
+    for column, image in (("input_image_raw", raw_image()), ("input_image", Image.new("RGB", (40, 30), RED))):
+        rows[0][column] = {"bytes": png(image, exif), "path": f"{column}.png"}
+    bench = GEditBench()
+    dataset = bench.load(write_parquet(tmp_path / "data" / "d.parquet", rows).parent)
+    source = np.asarray(bench.source_image(dataset.samples[0], dataset))
+    assert source.shape == (576, 480, 3)  # edit_size(768, 1024): the upright image is 768 wide, 1024 high
+    assert tuple(source[100, 240]) == BLUE and tuple(source[500, 240]) == GREEN
+    bench.write_sidecars(dataset.samples[0], dataset, tmp_path)
+    with Image.open(tmp_path / bench.output_path(dataset.samples[0]).replace(".png", "_SRCIMG.png")) as srcimg:
+        assert srcimg.size == (30, 40)
 
 
 def test_an_undecodable_image_is_the_samples_image_error(tmp_path):

@@ -84,3 +84,18 @@ def test_no_records_give_none_not_zero():
     metrics = GEditBench().aggregate([])
     assert metrics["headline"] == {"metric": "en_fullset_O", "value": None}
     assert metrics["scores"]["cn"]["intersection"]["micro"] == {"SC": None, "PQ": None, "O": None}
+
+
+def test_a_group_left_out_of_the_macro_is_warned_about():
+    # cn ps_human has only an unparsed and a failed sample (in the full set, one of them in the intersection);
+    # upstream's np.mean over the 11 groups would be NaN, ours averages the other groups and says so
+    metrics = GEditBench().aggregate(records())
+    assert metrics["warnings"] == [
+        "cn fullset: SC/PQ/O average 10 of 11 task groups; no scored sample in ps_human",
+        "cn intersection: SC/PQ/O average 9 of 10 task groups; no scored sample in ps_human"]
+    # a group missing from one language altogether is named too
+    no_cn_text = [r for r in records() if not (r.meta["language"] == "cn" and r.meta["task_type"] == "text_change")]
+    assert GEditBench().aggregate(no_cn_text)["warnings"][0] == (
+        "cn fullset: SC/PQ/O average 9 of 11 task groups; no scored sample in ps_human, text_change")
+    complete = [r for r in records() if r.meta["language"] == "en"]
+    assert "warnings" not in GEditBench().aggregate(complete)

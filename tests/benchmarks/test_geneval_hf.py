@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.detectors import Detection, make_detector
-from benchmarks.detectors.hf import HFDetector, build_tiny, clip_pixels, masked_crop, zero_shot_weights
+from benchmarks.detectors.hf import HFDetector, build_tiny, clip_pixels, cv2_bilinear, masked_crop, zero_shot_weights
 from benchmarks.geneval import GenEval
 from sgt_eval.errors import UserError
 
@@ -81,6 +81,18 @@ def test_preprocessing_follows_mmdets_test_pipeline(detector):
     mean, std = np.array([123.675, 116.28, 103.53]), np.array([58.395, 57.12, 57.375])
     assert pixels[:, 5, 5] == pytest.approx((np.array([124, 116, 104]) - mean) / std, abs=1e-5)
     assert not pixels[:, :, 1200:].any()
+
+
+def test_downscaling_is_plain_bilinear_like_mmcvs_cv2_resize(detector):
+    """A 1000-pixel image shrinks to 800 (scale 0.8): output pixel x samples the source at (x + 0.5) * 1.25 - 0.5
+    from its two neighbours only (OpenCV, no antialiasing; PIL's bilinear filter would blur 3 pixels)."""
+    stripes = np.zeros((1000, 1000, 3), np.uint8)
+    stripes[:, 1::2] = 200  # odd columns 200, even columns 0
+    pixels, resized = detector._preprocess(Image.fromarray(stripes))
+    assert resized == (800, 800) and pixels.shape == (3, 800, 800)
+    # sources 0.125, 1.375, 2.625, 3.875, 5.125, 6.375 -> 0.125*200, 0.625*200, 0.625*200, 0.125*200, 0.875*200, 0.375*200
+    want = np.array([25, 125, 125, 25, 175, 75], np.float32)
+    assert pixels[0, 400, :6] == pytest.approx((want - 123.675) / 58.395, abs=1e-5)
 
 
 def test_colour_crops_composite_on_grey_and_follow_open_clips_transform():
@@ -170,3 +182,11 @@ def test_mmdet_backend_without_mmdet_names_the_extra():
         make_detector("mmdet", "/nowhere.pth", "openai/clip-vit-large-patch14")
     message = str(err.value)
     assert "pip install 'sgt-eval[mmdet]'" in message and "\n" not in message
+
+
+def test_cv2_bilinear_is_bit_exact_against_opencv():
+    cv2 = pytest.importorskip("cv2")  # installed with the mmdet extra (mmcv needs it)
+    rng = np.random.default_rng(3)
+    for (w, h), size in [((1024, 1024), (800, 800)), ((512, 384), (1067, 800)), ((1600, 900), (1333, 750))]:
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        assert np.array_equal(cv2_bilinear(image, size), cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))

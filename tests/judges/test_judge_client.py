@@ -203,3 +203,11 @@ def test_credentials_in_the_base_url_are_refused():
 
     with pytest.raises(UserError, match="contains credentials"):
         JudgeConfig(base_url="https://user:secret@example.com/v1", model="m")
+
+
+def test_temperature_none_is_left_out_of_the_request(make_judge, server: FakeOpenAI) -> None:
+    """Upstream GEdit-Bench scoring sends no temperature; the server's default then applies."""
+    judge = make_judge(temperature=None, max_tokens=1400)
+    judge.ask_many([JudgeRequest("rate this", prompt_version="v")])
+    assert "temperature" not in server.bodies[-1] and server.bodies[-1]["max_tokens"] == 1400
+    assert judge.describe()["temperature"] is None
