@@ -1,8 +1,8 @@
 """The model adapter interface every backend implements (DESIGN.md section 3).
 
 A backend implements the methods of the capabilities it declares: ``answer`` for questions,
-``generate_images`` for text-to-image, ``edit_images`` for image editing. Traced forward
-passes for the probes join the protocol when they land.
+``generate_images`` for text-to-image, ``edit_images`` for image editing, ``trace`` (capabilities
+``hidden_states`` and ``attention``) for the probes.
 """
 
 from __future__ import annotations
@@ -61,6 +61,13 @@ class Model(Protocol):
 
     def edit_images(self, batch: Sequence[EditRequest]) -> list[Image.Image]:
         """One edited image per request, each from its own seeded generator (capability ``"edit"``)."""
+        ...
+
+    def trace(self, batch: Sequence[Query], reducers: Sequence[Any], *, answers: Sequence[str | None] | None = None,
+              lexicon: Any = None) -> dict[str, Any]:
+        """One teacher-forced pass (each answer appended to its prompt) with hooks on every decoder layer;
+        returns the reducers' small per-sample tensors (see probes.reducers and probes.trace). ``lexicon``
+        (a ``probes.categories.Lexicon``, default its documented default) sorts the prompt's words."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -48,7 +48,7 @@ class HFModel:
         Off unless the user asks: remote code runs arbitrary Python.
     """
 
-    capabilities = frozenset({"answer"})
+    capabilities = frozenset({"answer", "hidden_states", "attention"})
 
     def __init__(self, path: str, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
                  attn_implementation: str = "sdpa", trust_remote_code: bool = False, revision: str | None = None) -> None:
@@ -90,6 +90,13 @@ class HFModel:
             out = self.model.generate(**inputs, generation_config=config)
         new_tokens = out[:, inputs["input_ids"].shape[1]:]  # (B, <= max_new_tokens)
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+    def trace(self, batch: Sequence[Query], reducers: Sequence[Any], *, answers: Sequence[str | None] | None = None,
+              lexicon: Any = None) -> dict[str, torch.Tensor]:
+        """One teacher-forced forward pass with the probes' hooks (see probes.trace); small CPU tensors."""
+        from probes.trace import trace_hf  # the probes package is only needed by those who probe
+
+        return trace_hf(self, batch, reducers, answers=answers, lexicon=lexicon)
 
     def describe(self) -> dict[str, Any]:
         return {"path": self.path, "checkpoint": checkpoint_fingerprint(self.path, self.model),
