@@ -5,13 +5,16 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
 	touch $@
 
-.PHONY: install demo test
+.PHONY: install demo test test-slow
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sgt-eval run --model tiny-random --suite understanding --out runs/tiny-random
 	$(VENV)/bin/sgt-eval run --model tiny-diffusion --suite generation --out runs/tiny-diffusion
+	$(VENV)/bin/sgt-eval probe attention --model tiny-random --data shapes:100 --out runs/tiny-random
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
+test-slow: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -m slow

@@ -76,7 +76,10 @@ def merge(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str,
                 if old_entry.get(key) != entry.get(key):
                     raise UserError(different_run(f"benchmarks.{name}.{key}", old_entry.get(key), entry.get(key)))
         benchmarks[name] = entry
-    return {**current, "created": previous.get("created", current["updated"]), "benchmarks": benchmarks}
+    probes = {**previous.get("probes", {}), **current.get("probes", {})}  # each capture guards its own plan
+    # keys only the other command writes (a probe run has no judge, a benchmark run no probes) are kept
+    return {**previous, **current, "created": previous.get("created", current["updated"]), "benchmarks": benchmarks,
+            **({"probes": probes} if probes else {})}
 
 
 def different_run(field: str, old: Any, new: Any) -> str:

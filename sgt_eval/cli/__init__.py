@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from sgt_eval.cli.probe import add_parser as add_probe_parser
 from sgt_eval.errors import UserError
 
 # subcommand -> "module:function" taking the parsed args and returning an exit code
@@ -19,6 +20,7 @@ HANDLERS = {
     "run": "sgt_eval.cli.run:run",
     "score": "sgt_eval.cli.score:run",
     "data": "sgt_eval.cli.data:run",
+    "probe": "sgt_eval.cli.probe:run",
 }
 
 
@@ -90,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--version", help="data release where several exist (POPE: head | llava15)")
     data.add_argument("--no-images", action="store_true", help="fetch only the metadata files")
     data.add_argument("--jobs", type=int, default=8, help="parallel downloads")
+
+    add_probe_parser(sub)
     return parser
 
 

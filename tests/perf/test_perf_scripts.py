@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -40,3 +42,11 @@ def test_eval_overhead_prints_ratio():
     out = run_script("eval_overhead.py", "--bench", "pope", "--samples", "8", "--rounds", "1",
                      "--max-new-tokens", "4")
     assert re.search(r"throughput ratio sgt-eval / raw = [\d.]+", out), out
+
+
+@pytest.mark.slow  # four fresh processes load torch for the memory section
+def test_probe_overhead_prints_every_section():
+    out = run_script("probe_overhead.py", "--length", "2048", "--tsne-n", "300", "--tsne-d", "64", "--rounds", "1")
+    assert len(re.findall(r"ratio [\d.]+ \(goal <= 1.3\)", out)) == 2, out
+    assert len(re.findall(r"ratio hook / eager = [\d.]+", out)) == 2, out
+    assert "ratio scikit-learn" in out, out
