@@ -27,7 +27,7 @@ from PIL import Image
 from sgt_eval.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-SHAPES_VERSION = "probe-shapes-v1"
+SHAPES_VERSION = "probe-shapes-v2"
 SHAPE_QUESTIONS = ("What shape is the largest object in the image?", "Name the shape of the big object.")
 CONFUSABLE = ("pentagon", "hexagon")
 
@@ -66,7 +66,7 @@ def shapes_samples(n_images: int, seed: int = 0) -> list[ProbeSample]:
 
     samples = []
     for i in range(n_images):
-        kind = KINDS[i % len(KINDS)] if i % 5 else CONFUSABLE[(i // 5) % 2]  # every 5th image: the pair
+        kind = KINDS[i % len(KINDS)]                                   # balanced classes, the pair among them
         render = _shape_renderer(seed, i, kind)
         for q, text in enumerate(SHAPE_QUESTIONS):
             samples.append(ProbeSample(f"{i:05d}-{q}", text, kind, f"{i:05d}", kind, render))
