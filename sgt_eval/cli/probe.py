@@ -97,7 +97,7 @@ def run_name(run: Path) -> str:
     path = run / "run.json"
     if path.exists():
         spec = json.loads(path.read_text(encoding="utf-8")).get("model", {}).get("spec")
-        if spec:
+        if spec and spec != run.resolve().name:
             return f"{run.resolve().name} ({spec})"
     return run.resolve().name
 
