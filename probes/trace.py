@@ -12,6 +12,7 @@ decoder layers, and returns only what the reducers keep, on the CPU:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -100,6 +101,12 @@ def rows_of(mask: torch.Tensor, category: torch.Tensor) -> Rows:
     return Rows(index, valid, category)
 
 
+@functools.lru_cache(maxsize=4096)
+def word_categories(lexicon: Lexicon, text: str, spans: tuple[tuple[int, ...], ...]) -> list[str | None]:
+    """Categories of a question's tokens; cached, as probe sets ask the same question of many images."""
+    return lexicon.token_categories(text, spans)
+
+
 def tokenize(adapter: Any, batch: Sequence[Query], answers: Sequence[str | None] | None,
              lexicon: Lexicon) -> tuple[Any, TraceBatch]:
     """Model inputs and the position labels of a batch of (question, answer) pairs."""
@@ -135,7 +142,7 @@ def tokenize(adapter: Any, batch: Sequence[Query], answers: Sequence[str | None]
     for b, query in enumerate(batch):
         rows = prompt[b].nonzero().flatten()
         spans = (offsets[b, rows] - q_start[b]).tolist()
-        words = lexicon.token_categories(query.text, spans)
+        words = word_categories(lexicon, query.text, tuple(map(tuple, spans)))
         category[b, rows] = torch.tensor([KEY_CATEGORIES.index(w or "other") for w in words], dtype=category.dtype)
     positions = torch.arange(ids.shape[1])
     last = torch.where(real & ~answer, positions, -1).amax(-1)      # (B,): the last position before the answer
