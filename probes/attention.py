@@ -76,7 +76,6 @@ def shares_from_logits(logits: torch.Tensor, allowed: torch.Tensor, rows: Rows,
         (B, 1 or H, Q, N) bool: which keys each row may attend to (causal, padding, window).
     sinks
         (B, N) bool or None.
-
     weight
         (B, Q) weight of each row; default 1 / (valid rows of the sample), i.e. the mean over rows.
         A chunk of a sample's rows passes its slice of the full weights, so chunk results add up.
@@ -191,7 +190,7 @@ class AttentionTap:
         from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
         registry = ALL_ATTENTION_FUNCTIONS._global_mapping
-        had, previous = implementation in registry, registry.get(implementation)
+        previous = registry.get(implementation)
 
         def kernel_of(module: Any) -> Callable[..., Any]:
             if previous is not None:
@@ -208,7 +207,7 @@ class AttentionTap:
         try:
             yield self
         finally:
-            if had:
-                registry[implementation] = previous
-            else:
+            if previous is None:
                 del registry[implementation]
+            else:
+                registry[implementation] = previous

@@ -89,10 +89,11 @@ def capture(model: Any, samples: Sequence[ProbeSample], reducers: Sequence[Reduc
 
 def check_plan(out: Path, plan: dict[str, Any]) -> None:
     path = out / PLAN
+    plan = json.loads(json.dumps(plan))                              # as it reads back: tuples become lists
     if path.exists():
         before = json.loads(path.read_text(encoding="utf-8"))
-        if before != json.loads(json.dumps(plan)):
-            changed = sorted(k for k in plan if before.get(k) != json.loads(json.dumps(plan[k])))
+        if before != plan:
+            changed = sorted(k for k in plan if before.get(k) != plan[k])
             raise UserError(f"{path}: this capture was started with another {', '.join(changed)}; "
                             f"use another --out or delete {out} to start over")
         return

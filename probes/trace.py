@@ -12,6 +12,7 @@ decoder layers, and returns only what the reducers keep, on the CPU:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -77,8 +78,9 @@ def traced_forward(model: Any, inputs: Any, layout: TraceBatch,
     handles = [layer.register_forward_pre_hook(before(i), with_kwargs=True) for i, layer in enumerate(layers)]
     handles += [layer.register_forward_hook(after) for layer in layers] if hidden_reducers else []
     implementation = model.config.get_text_config()._attn_implementation
+    wrapped = tap.installed(implementation) if attention else contextlib.nullcontext()  # no wrapper when unused
     try:
-        with torch.inference_mode(), tap.installed(implementation):
+        with torch.inference_mode(), wrapped:
             model(**inputs, use_cache=False)
     finally:
         for handle in handles:

@@ -28,23 +28,19 @@ DEFAULT_REDUCERS = "visual,last,attention"
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from probes.capture import Capture
-
-    if args.action == "attribute":
-        from sgt_eval.cli.probe_analyses import attribute
-
-        for path in attribute(args):
-            print(path)
-        return 0
-    directory = ensure_capture(args)
-    if args.action == "capture":
-        print(f"capture complete: {directory}")
-        return 0
-    current = Capture(directory)
-    baseline = Capture(capture_dir(Path(args.baseline), args.data)) if args.baseline else None
-    names = (run_name(Path(args.out)), run_name(Path(args.baseline)) if args.baseline else None)
     from sgt_eval.cli import probe_analyses
 
-    written = getattr(probe_analyses, args.action)(current, baseline, names, args)
+    if args.action == "attribute":
+        written = probe_analyses.attribute(args)  # from the model, not from a capture
+    else:
+        directory = ensure_capture(args)
+        if args.action == "capture":
+            print(f"capture complete: {directory}")
+            return 0
+        current = Capture(directory)
+        baseline = Capture(capture_dir(Path(args.baseline), args.data)) if args.baseline else None
+        names = (run_name(Path(args.out)), run_name(Path(args.baseline)) if args.baseline else None)
+        written = getattr(probe_analyses, args.action)(current, baseline, names, args)
     for path in written:
         print(path)
     return 0

@@ -7,27 +7,32 @@ names and the parsed arguments, and returns the paths it wrote.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 
 from probes.attention import KEY_CATEGORIES
 from probes.capture import Capture
-from sgt_eval.cli.probe import write_result
+from sgt_eval.cli.probe import capture_dir, run_name, write_result
 from sgt_eval.errors import UserError
 
 Names = tuple[str, str | None]
 N_BOOT = 1000
 
 
+def runs_of(current: Capture, baseline: Capture | None, names: Names) -> dict[str, Capture]:
+    """Display name -> capture: the checkpoint, then the baseline when there is one."""
+    return {names[0]: current} | ({names[1]: baseline} if baseline is not None and names[1] else {})
+
+
 def attention(current: Capture, baseline: Capture | None, names: Names, args: argparse.Namespace) -> list[Path]:
     """Per-layer category shares (with and without sinks, per head), CIs, and the delta vs the baseline."""
     from probes.figures import attention_curves, category_bars
 
-    runs = {names[0]: current} | ({names[1]: baseline} if baseline is not None and names[1] else {})
     summary: dict[str, dict] = {}
-    for name, cap in runs.items():
-        if "attention/shares" not in {k.rsplit("/", 1)[0] for k in cap.keys()}:
+    for name, cap in runs_of(current, baseline, names).items():
+        if not cap.layers("attention/shares"):
             raise UserError(f"{cap.directory}: no attention shares were captured; capture with --reducers ...,attention")
         summary[name] = attention_summary(cap)
     result = {"categories": list(KEY_CATEGORIES), "runs": summary}
@@ -123,9 +128,8 @@ def separability(current: Capture, baseline: Capture | None, names: Names, args:
     if len(pair) != 2 or not all(p in set(current.labels) for p in pair):
         raise UserError(f"--pair {args.pair!r}: give two class labels of the data, e.g. "
                         f"{','.join(sorted(set(map(str, current.labels)))[:2])}")
-    runs = {names[0]: current} | ({names[1]: baseline} if baseline is not None and names[1] else {})
     result: dict[str, dict] = {}
-    for name, cap in runs.items():
+    for name, cap in runs_of(current, baseline, names).items():
         layers = cap.layers(args.reducer)
 
         def load(layer: int, cap: Capture = cap) -> np.ndarray:
@@ -144,14 +148,9 @@ def separability(current: Capture, baseline: Capture | None, names: Names, args:
 def attribute(args: argparse.Namespace) -> list[Path]:
     """Integrated-gradients maps over the image tokens for the first ``--samples`` samples of ``--data``,
     with the baseline checkpoint's maps beside them when ``--baseline`` holds maps of the same samples."""
-    import json
-
-    from PIL import Image
-
     from probes.attribution import attribute as integrated_gradients
     from probes.datasets import load_probe_data
     from probes.figures import attribution_overlays
-    from sgt_eval.cli.probe import capture_dir, run_name
     from sgt_eval.models import load_model
     from sgt_eval.models.base import Query, parse_model_args
 
@@ -177,7 +176,7 @@ def attribute(args: argparse.Namespace) -> list[Path]:
         panels = {name: found.grid}
         if base and sample.id in base["maps"]:
             panels = {base["name"]: np.array(base["maps"][sample.id]["grid"]), **panels}
-        paths += attribution_overlays(Image.Image.copy(image), panels, directory / f"overlay_{sample.id}",
+        paths += attribution_overlays(image, panels, directory / f"overlay_{sample.id}",
                                       title=f"{sample.question} → {sample.answer}")
     paths.insert(0, write_result(directory, "maps.json", {"name": name, "steps": args.steps, "maps": maps}))
     return paths
