@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
+from benchmarks.headline import HeadlineParts, tally
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge
 from sgt_eval.records import Parsed, Prediction, Sample, graded
@@ -80,6 +81,8 @@ class Benchmark(ABC):
     option_defaults: ClassVar[Mapping[str, str]] = {}
     # what the numbers in scores are: "fraction" (accuracy-type, shown as percent) or e.g. "0-10"
     unit: ClassVar[str] = "fraction"
+    # what headline_parts resamples: one question, unless the headline ties questions together
+    unit_name: ClassVar[str] = "question"
 
     def __init__(self, protocol: str | None = None, **options: str) -> None:
         self.protocol = protocol or self.protocols[0]
@@ -126,6 +129,14 @@ class Benchmark(ABC):
         Must return ``{"headline": {"metric": name, "value": v}, "scores": {...}}`` and be
         independent of the order of ``predictions`` (use integer counts, not running floats).
         """
+
+    def headline_parts(self, predictions: Sequence[Prediction]) -> HeadlineParts:
+        """The headline as ratios of sums over resampling units (:mod:`benchmarks.headline`).
+
+        The default is accuracy over questions, each its own unit; a benchmark whose headline is
+        anything else overrides this, and its tests check the two agree.
+        """
+        return tally((p.id, "", "accuracy", float(bool(p.correct)), 1.0) for p in predictions)
 
     def settings(self) -> dict[str, Any]:
         """What this instance scores by (protocol, options, prompt wording); generation length is run.json's."""
@@ -199,10 +210,12 @@ class ImageBenchmark(Benchmark):
         return self.outputs_root / safe_relpath(output, "output", self.outputs_root)
 
 
-def metrics_document(bench: Benchmark, predictions: Sequence[Prediction], grader: str, dataset: Dataset) -> dict[str, Any]:
+def metrics_document(bench: Benchmark, predictions: Sequence[Prediction], grader: str,
+                     data: Mapping[str, Any]) -> dict[str, Any]:
     """The ``metrics.json`` object: the benchmark's aggregate plus the fields every report needs.
 
-    It holds no timestamps or paths, so the same predictions always give byte-identical files.
+    ``data`` is the dataset's :meth:`Dataset.describe`. The document holds no timestamps or paths, so
+    the same predictions always give byte-identical files.
     """
     body = bench.aggregate(predictions)
     return {
@@ -211,13 +224,29 @@ def metrics_document(bench: Benchmark, predictions: Sequence[Prediction], grader
         "settings": bench.settings(),
         "grader": grader,
         "unit": bench.unit,
-        "data": dataset.describe(),
+        "data": dict(data),
         "n": len(predictions),
-        "n_dataset": len(dataset.samples),
+        "n_dataset": data.get("n", len(predictions)),
         "n_unparsed": sum(p.unparsed for p in predictions),
         "n_errors": sum(p.error is not None for p in predictions),
         **body,
     }
+
+
+def shown(value: Any, unit: str) -> str:
+    """A number as people read it: fractions in percent, other scales as they are."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{100 * value:.2f}" if unit == "fraction" else f"{value:.3f}"
+    return str(value)
+
+
+def protocol_label(metrics: Mapping[str, Any]) -> str:
+    """``"official"``, or ``"official (mmvp_gt=original)"`` when options were part of the scoring."""
+    options = metrics.get("settings", {}).get("options") or {}
+    extra = ", ".join(f"{k}={v}" for k, v in options.items())
+    return f"{metrics['protocol']} ({extra})" if extra else str(metrics["protocol"])
 
 
 def safe_relpath(value: str, field: str, where: Path) -> str:

@@ -39,6 +39,7 @@ from benchmarks.base import (
     ratio,
     safe_relpath,
 )
+from benchmarks.headline import HeadlineParts, tally
 from sgt_eval.errors import UserError
 from sgt_eval.records import Parsed, Prediction, Sample
 from sgt_eval.store import read_jsonl
@@ -176,6 +177,24 @@ class CVBench(AnswerBenchmark):
             },
             "notes": notes,
         }
+
+    def headline_parts(self, predictions: Sequence[Prediction]) -> HeadlineParts:
+        """Official: the three sources' accuracies weighted 1/4, 1/4, 1/2; vlmevalkit: the 2D sources
+        present share 1/2 and the 3D rows the other 1/2; lmms-eval: accuracy over all rows."""
+        if self.protocol == "lmms-eval":
+            return super().headline_parts(predictions)
+        if self.protocol == "official":
+            weights = {SOURCES_2D[0]: 0.25, SOURCES_2D[1]: 0.25, SOURCE_3D: 0.5}
+
+            def part(p: Prediction) -> str:
+                return str(p.meta["source"])
+        else:
+            def part(p: Prediction) -> str:
+                return {"2D": str(p.meta["source"]), "3D": "3D"}.get(str(p.meta.get("type")), "")
+
+            sources_2d = sorted({part(p) for p in predictions if p.meta.get("type") == "2D"}) or ["2D"]
+            weights = {**dict.fromkeys(sources_2d, 0.5 / len(sources_2d)), "3D": 0.5}
+        return tally(((p.id, part(p), part(p), float(p.correct), 1.0) for p in predictions), weights)
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "prompt_version": PROMPT_VERSIONS[self.protocol]}

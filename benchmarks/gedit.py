@@ -31,7 +31,8 @@ from PIL import ExifTags, Image, ImageOps
 
 from benchmarks import gedit_shapes_judge as shapes
 from benchmarks.base import Dataset, ImageBenchmark, missing_data
-from benchmarks.viescore import OWN_PROMPTS, judge_requests, judged, scored, statistics
+from benchmarks.headline import HeadlineParts
+from benchmarks.viescore import OWN_PROMPTS, headline_parts, judge_requests, judged, scored, statistics
 from sgt_eval.data.layout import open_arrow
 from sgt_eval.data.viescore_prompt import PROMPTS_FILE, load_prompts
 from sgt_eval.errors import UserError
@@ -77,6 +78,7 @@ class GEditBench(ImageBenchmark):
 
     name = "gedit"
     title = "GEdit-Bench"
+    unit_name = "edit"
     task = "edit"
     unit = "0-10"  # VIEScore SC, PQ and O
 
@@ -228,6 +230,9 @@ class GEditBench(ImageBenchmark):
     def aggregate(self, predictions: Sequence[Prediction]) -> dict[str, Any]:
         """Per language and set, macro (official) and micro averages of SC, PQ, O (:func:`benchmarks.viescore.statistics`)."""
         return statistics(predictions)
+
+    def headline_parts(self, predictions: Sequence[Prediction]) -> HeadlineParts:
+        return headline_parts(predictions)
 
 
 # -- rows ---------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from benchmarks.geneval_rules import (
     select_objects,
     summarize,
 )
+from benchmarks.headline import HeadlineParts, tally
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge
 from sgt_eval.records import Parsed, Prediction, Sample, failed, graded
@@ -69,6 +70,7 @@ class GenEval(ImageBenchmark):
 
     name = "geneval"
     title = "GenEval"
+    unit_name = "prompt"
     task = "generate"
     option_choices = {"prompt_set": ("original", "bagel_long"), "detector": ("auto", "shapes", "hf", "mmdet")}
     option_defaults = {"images_per_prompt": "4", "detector_model": "facebook/mask2former-swin-small-coco-instance",
@@ -235,6 +237,11 @@ class GenEval(ImageBenchmark):
             body["warnings"] = [f"no images of task(s) {', '.join(missing)}: overall is the mean of the "
                                 f"{len(scores['tasks'])} tasks present"]
         return body
+
+    def headline_parts(self, predictions: Sequence[Prediction]) -> HeadlineParts:
+        """The mean of the task accuracies present; tasks are strata, a prompt (all its images) a unit."""
+        return tally((prompt_key(metadata_line(p.meta, p.question)), str(p.meta["tag"]), str(p.meta["tag"]),
+                      float(bool(p.correct)), 1.0) for p in predictions)
 
 
 def metadata_line(meta: Mapping[str, Any], prompt: str) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from benchmarks.base import (
     safe_relpath,
     sha256_file,
 )
+from benchmarks.headline import HeadlineParts, tally
 from sgt_eval.data.hallusion_prompt import load_judge_prompt
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge, JudgeRequest
@@ -105,6 +106,7 @@ class HallusionBench(AnswerBenchmark):
 
     name = "hallusionbench"
     title = "HallusionBench"
+    unit_name = "question set"
     protocols = ("official", "vlmevalkit")
     max_new_tokens = 128  # lmms-eval's setting
 
@@ -192,6 +194,26 @@ class HallusionBench(AnswerBenchmark):
                   "categories": _by(images, lambda m: m["category"], _vlmevalkit_block),
                   "subcategories": _by(images, lambda m: f"{m['category']}_{m['subcategory']}", _vlmevalkit_block)}
         return {"headline": {"metric": "overall", "value": scores["overall"]}, "scores": scores}
+
+    def headline_parts(self, predictions: Sequence[Prediction]) -> HeadlineParts:
+        """aAcc (official), or the mean of aAcc, fAcc and qAcc over image questions (vlmevalkit), with a
+        question set as the unit: its figures and question pairs are drawn together."""
+        if self.protocol != "official":
+            predictions = [p for p in predictions if p.meta["visual_input"] != "0"]
+        sets: dict[str, list[Prediction]] = {}
+        for p in predictions:
+            sets.setdefault(_key(p.meta), []).append(p)
+
+        def contributions() -> Iterator[tuple[str, str, str, float, float]]:
+            for unit, members in sets.items():
+                yield from ((unit, "", "aAcc", float(p.correct), 1.0) for p in members)
+                if self.protocol != "official":
+                    for name, field in (("fAcc", "figure_id"), ("qAcc", "question_id")):
+                        groups = _groups(members, lambda m, field=field: m[field])
+                        yield from ((unit, "", name, float(all(v)), 1.0) for v in groups.values())
+
+        weights = {"aAcc": 1.0} if self.protocol == "official" else dict.fromkeys(("aAcc", "fAcc", "qAcc"), 1 / 3)
+        return tally(contributions(), weights)
 
 
 # -- data ---------------------------------------------------------------------------------------

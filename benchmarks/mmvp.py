@@ -42,6 +42,7 @@ from benchmarks.answers import (
     vlmevalkit_can_infer,
 )
 from benchmarks.base import AnswerBenchmark, Dataset, missing_data, ratio
+from benchmarks.headline import HeadlineParts, tally
 from sgt_eval.errors import UserError
 from sgt_eval.records import Parsed, Prediction, Sample
 
@@ -71,6 +72,7 @@ class MMVP(AnswerBenchmark):
 
     name = "mmvp"
     title = "MMVP"
+    unit_name = "pair"
     protocols = ("official", "bagel", "vlmevalkit")
     option_choices = {"mmvp_gt": ("original", "corrected")}  # first = default
     # BAGEL's cap. Cambrian's (the official protocol's) is 512 and VLMEvalKit leaves it to the model
@@ -124,9 +126,7 @@ class MMVP(AnswerBenchmark):
 
     def aggregate(self, predictions: Sequence[Prediction]) -> dict[str, Any]:
         """Pair accuracy over complete pairs (both questions scored) and per-question accuracy."""
-        pairs: dict[int, dict[int, bool]] = {}
-        for p in predictions:
-            pairs.setdefault(int(p.meta["pair"]), {})[int(p.meta["position"])] = p.correct
+        pairs = _pairs(predictions)
         complete = [members for members in pairs.values() if len(members) == 2]
         both_right = sum(all(members.values()) for members in complete)
         correct = sum(p.correct for p in predictions)
@@ -155,8 +155,21 @@ class MMVP(AnswerBenchmark):
             "notes": notes,
         }
 
+    def headline_parts(self, predictions: Sequence[Prediction]) -> HeadlineParts:
+        """Pair accuracy with the pair as the unit: its two questions are drawn together."""
+        return tally((str(pair), "", "pair_accuracy", float(all(members.values())), 1.0)
+                     for pair, members in _pairs(predictions).items() if len(members) == 2)
+
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "prompt_version": PROMPT_VERSIONS[self.protocol]}
+
+
+def _pairs(predictions: Sequence[Prediction]) -> dict[int, dict[int, bool]]:
+    """``{pair: {position: correct}}``; a pair is complete when both positions are scored."""
+    pairs: dict[int, dict[int, bool]] = {}
+    for p in predictions:
+        pairs.setdefault(int(p.meta["pair"]), {})[int(p.meta["position"])] = bool(p.correct)
+    return pairs
 
 
 def correct_errata(samples: Sequence[Sample]) -> list[Sample]:

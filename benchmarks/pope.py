@@ -43,6 +43,7 @@ from benchmarks.base import (
     safe_relpath,
     sha256_file,
 )
+from benchmarks.headline import HeadlineParts, tally
 from sgt_eval.errors import UserError
 from sgt_eval.records import Parsed, Prediction, Sample
 from sgt_eval.store import read_jsonl
@@ -142,6 +143,16 @@ class POPE(AnswerBenchmark):
             body["warnings"] = [f"{guessed} of {len(predictions)} outputs contain neither yes nor a negation word; "
                                 f"the official rule counts them as 'yes' (scores.all.yes_by_default)"]
         return body
+
+    def headline_parts(self, predictions: Sequence[Prediction]) -> HeadlineParts:
+        """F1 = 2TP / (2TP + FP + FN) (equal to 2PR / (P + R)) of each split and their mean (official),
+        or of all rows pooled; splits are strata, each question a unit."""
+        def contribution(p: Prediction) -> tuple[str, str, str, float, float]:
+            block, split = self._block([p]), str(p.meta["split"])
+            component = split if self.protocol == "official" else "all"
+            return p.id, split, component, 2.0 * block["tp"], 2.0 * block["tp"] + block["fp"] + block["fn"]
+
+        return tally(map(contribution, predictions))
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "prompt": PROMPT_VERSIONS[self.protocol]}

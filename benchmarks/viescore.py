@@ -35,6 +35,7 @@ from typing import Any
 
 from PIL import Image
 
+from benchmarks.headline import HeadlineParts, tally
 from sgt_eval.data.viescore_prompt import PLACEHOLDER
 from sgt_eval.judges import JudgeRequest
 from sgt_eval.records import Parsed, ParseMethod, Prediction, Sample, graded
@@ -182,6 +183,22 @@ def statistics(predictions: Sequence[Prediction]) -> dict[str, Any]:
     return body | {"warnings": warnings} if warnings else body
 
 
+def headline_parts(predictions: Sequence[Prediction]) -> HeadlineParts:
+    """The headline block's macro average (``HEADLINE``: English, full set, O) as ratios of sums: one
+    component per task group with a scored sample, each sample a unit, task groups the strata."""
+    language, subset, metric = HEADLINE.split("_")
+    rows = [p for p in predictions if p.meta["language"] == language and (subset == "fullset" or p.meta["intersection"])]
+    scored_ = [p for p in rows if _valid(p)]
+    groups = sorted({str(p.meta["task_type"]) for p in scored_})
+    return tally(((p.id, str(p.meta["task_type"]), str(p.meta["task_type"]),
+                   float(p.values[metric]) if _valid(p) else 0.0, float(_valid(p))) for p in rows),
+                 dict.fromkeys(groups, 1 / len(groups)) if groups else {})
+
+
+def _valid(p: Prediction) -> bool:
+    return p.error is None and p.method != "none"
+
+
 def _missing_groups(scores: dict[str, Any], tasks: set[str]) -> list[str]:
     """Blocks whose macro average leaves out a task group: one of ``tasks`` (every group in the
     records) without a scored sample in a language's full set, or an intersection group whose rows
@@ -198,7 +215,7 @@ def _missing_groups(scores: dict[str, Any], tasks: set[str]) -> list[str]:
 
 
 def _block(rows: Sequence[Prediction]) -> dict[str, Any]:
-    valid = [p for p in rows if p.error is None and p.method != "none"]
+    valid = [p for p in rows if _valid(p)]
     groups = {}
     for task in sorted({str(p.meta["task_type"]) for p in rows}):
         members = [p for p in rows if p.meta["task_type"] == task]
@@ -213,5 +230,5 @@ def _means(valid: Sequence[Prediction]) -> dict[str, float | None]:
 
 
 def _counts(rows: Sequence[Prediction]) -> dict[str, int]:
-    return {"n": sum(p.error is None and p.method != "none" for p in rows),
+    return {"n": sum(map(_valid, rows)),
             "n_unparsed": sum(p.unparsed for p in rows), "n_errors": sum(p.error is not None for p in rows)}

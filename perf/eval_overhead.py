@@ -70,7 +70,7 @@ def sgt_eval_run(model, bench, dataset, samples, batch_size: int) -> tuple[float
         start = time.perf_counter()
         records = evaluate(timed, bench, dataclasses.replace(dataset, samples=samples),
                            run_dir.predictions(bench.name), batch_size=batch_size, show_progress=False)
-        run_dir.write_metrics(bench.name, metrics_document(bench, records, "rules", dataset))
+        run_dir.write_metrics(bench.name, metrics_document(bench, records, "rules", dataset.describe()))
         wall = time.perf_counter() - start
     return wall, wall - timed.seconds
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import BENCHMARKS
-from benchmarks.base import AnswerBenchmark, Benchmark
+from benchmarks.base import AnswerBenchmark, Benchmark, protocol_label, shown
 from sgt_eval.errors import UserError
 from sgt_eval.judges import Judge
 from sgt_eval.paths import cache_root
@@ -60,22 +60,6 @@ def make_judge(args: argparse.Namespace) -> Judge | None:
     config = JudgeConfig(base_url=args.judge_base_url, model=args.judge_model, api_key_env=args.judge_api_key_env,
                          max_concurrency=args.judge_concurrency, temperature=value, max_tokens=args.judge_max_tokens)
     return OpenAIJudge(config, cache_dir=cache_root() / "judge")
-
-
-def shown(value: Any, unit: str) -> str:
-    """A number as people read it: fractions in percent, other scales as they are."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{100 * value:.2f}" if unit == "fraction" else f"{value:.3f}"
-    return str(value)
-
-
-def protocol_label(metrics: dict[str, Any]) -> str:
-    """``"official"``, or ``"official (mmvp_gt=original)"`` when options were part of the scoring."""
-    options = metrics.get("settings", {}).get("options") or {}
-    extra = ", ".join(f"{k}={v}" for k, v in options.items())
-    return f"{metrics['protocol']} ({extra})" if extra else metrics["protocol"]
 
 
 def results_table(all_metrics: Sequence[dict[str, Any]]) -> str:

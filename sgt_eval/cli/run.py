@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         dataset = datasets[bench.name]
         records = evaluate(model, bench, dataset, run_dir.predictions(bench.name), batch_size=args.batch_size,
                            limit=args.limit, judge=judge, retry_errors=args.retry_errors, seed=args.seed)
-        metrics = metrics_document(bench, records, bench.grader(judge), dataset)
+        metrics = metrics_document(bench, records, bench.grader(judge), dataset.describe())
         run_dir.write_metrics(bench.name, metrics)
         all_metrics.append(metrics)
     if judge:  # now with the prompt versions the judge was actually asked with

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         dataset = bench.load(Path(data))
         outputs = text_outputs(bench, dataset, data, args)
     records = grade_outputs(bench, dataset, outputs, judge)
-    metrics = metrics_document(bench, records, bench.grader(judge), dataset)
+    metrics = metrics_document(bench, records, bench.grader(judge), dataset.describe())
     if len(outputs) < len(dataset.samples):
         print(f"sgt-eval: note: {len(dataset.samples) - len(outputs)} of {len(dataset.samples)} samples have no "
               f"prediction; metrics cover the {len(outputs)} that do", file=sys.stderr)
