@@ -47,8 +47,12 @@ def remove_stale_temps(folder: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-empty line; a bad line is a one-line error naming it."""
+def read_jsonl(path: Path, torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-empty line; a bad line is a one-line error naming it.
+
+    With ``torn_tail``, an unreadable last line without its newline (the write a kill interrupted) is
+    passed over instead, for readers that must not repair the file.
+    """
     try:
         handle = open(path, encoding="utf-8")
     except FileNotFoundError:
@@ -60,6 +64,8 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
+                if torn_tail and not line.endswith("\n"):
+                    return
                 raise UserError(f"{path}:{number}: not valid JSON ({err.msg}); fix or delete that line") from None
             if not isinstance(row, dict):
                 raise UserError(f"{path}:{number}: expected a JSON object per line")
@@ -81,13 +87,14 @@ class PredictionLog:
             if data and not data.endswith(b"\n"):
                 f.truncate(data.rfind(b"\n") + 1)
 
-    def load(self) -> dict[str, Prediction]:
-        """All records by id; a duplicated id is an error (our runs never write one)."""
+    def load(self, torn_tail: bool = False) -> dict[str, Prediction]:
+        """All records by id; a duplicated id is an error (our runs never write one). ``torn_tail``: see
+        :func:`read_jsonl` (readers such as reports, which never write into a run)."""
         if not self.path.exists():
             return {}
         records: dict[str, Prediction] = {}
         first_line: dict[str, int] = {}
-        for number, row in read_jsonl(self.path):
+        for number, row in read_jsonl(self.path, torn_tail):
             if "id" not in row:
                 raise UserError(f"{self.path}:{number}: record has no 'id' field")
             record = Prediction.from_json(row)
@@ -130,6 +137,12 @@ class RunDir:
             return json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise UserError(f"{self.manifest_path}: not valid JSON ({err.msg}); restore it or use a new --out") from None
+
+    def display_name(self) -> str:
+        """How figures, probe results and reports name the run: ``folder (model spec)``, or the folder."""
+        spec = (self.read_manifest() or {}).get("model", {}).get("spec")
+        folder = self.path.resolve().name
+        return f"{folder} ({spec})" if spec and spec != folder else folder
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, manifest)

@@ -89,13 +89,8 @@ def capture_dir(run: Path, data: str) -> Path:
 
 
 def run_name(run: Path) -> str:
-    """The checkpoint's name in figures: the run's model spec, else the folder name."""
-    path = run / "run.json"
-    if path.exists():
-        spec = json.loads(path.read_text(encoding="utf-8")).get("model", {}).get("spec")
-        if spec and spec != run.resolve().name:
-            return f"{run.resolve().name} ({spec})"
-    return run.resolve().name
+    """The checkpoint's name in figures and probe results (:meth:`RunDir.display_name`)."""
+    return RunDir(run).display_name()
 
 
 def write_result(directory: Path, name: str, result: dict[str, Any]) -> Path:
