@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from sgt_eval.cli.probe import add_parser as add_probe_parser
+from sgt_eval.cli.report import add_parsers as add_report_parsers
 from sgt_eval.errors import UserError
 
 # subcommand -> "module:function" taking the parsed args and returning an exit code
@@ -21,6 +22,8 @@ HANDLERS = {
     "score": "sgt_eval.cli.score:run",
     "data": "sgt_eval.cli.data:run",
     "probe": "sgt_eval.cli.probe:run",
+    "report": "sgt_eval.cli.report:run",
+    "compare": "sgt_eval.cli.report:run",
 }
 
 
@@ -94,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--jobs", type=int, default=8, help="parallel downloads")
 
     add_probe_parser(sub)
+    add_report_parsers(sub)
     return parser
 
 

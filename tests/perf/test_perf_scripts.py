@@ -50,3 +50,9 @@ def test_probe_overhead_prints_every_section():
     assert len(re.findall(r"ratio [\d.]+ \(goal <= 1.3\)", out)) == 2, out
     assert len(re.findall(r"ratio hook / eager = [\d.]+", out)) == 2, out
     assert "ratio scikit-learn" in out, out
+
+
+def test_report_bootstrap_prints_both_intervals_and_the_ratio():
+    out = run_script("report_bootstrap.py", "--replicates", "5", "--rounds", "1")
+    assert len(re.findall(r"per replicate: +[\d.]+ ms +95% interval of delta", out)) == 2, out
+    assert re.search(r"speed-up ratio aggregate / parts = \d+x", out), out
