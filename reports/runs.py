@@ -63,19 +63,28 @@ class Run:
     manifest: dict[str, Any]
     benchmarks: dict[str, BenchmarkResult] = field(default_factory=dict)
     probes: dict[str, Path] = field(default_factory=dict)
+    data_root_override: Path | None = None  # where the benchmark images are now, if not where run.json says
 
     def data_root(self) -> Path | None:
-        root = self.manifest.get("data_root")
+        root = self.data_root_override or self.manifest.get("data_root")
         return Path(root) if root else None
 
 
-def load_runs(paths: Sequence[Path]) -> list[Run]:
-    """Load run directories; labels are folder names, made unique with their parents where needed."""
+def load_runs(paths: Sequence[Path], data_root: Path | None = None) -> list[Run]:
+    """Load run directories; labels are folder names, made unique with their parents where needed.
+
+    ``data_root`` replaces the data folder recorded in each run.json (for the images of flips), e.g. when
+    the runs were copied from another machine.
+    """
     resolved = [Path(p).resolve() for p in paths]
     if len(set(resolved)) != len(resolved):
         raise UserError("the same run directory is given twice; give each run once")
-    labels = unique_labels(resolved)
-    return [load_run(path, label) for path, label in zip(resolved, labels)]
+    if data_root is not None and not data_root.is_dir():
+        raise UserError(f"--data-root {data_root} is not a folder; give the folder with one sub-folder per benchmark")
+    runs = [load_run(path, label) for path, label in zip(resolved, unique_labels(resolved))]
+    for run in runs:
+        run.data_root_override = data_root
+    return runs
 
 
 def unique_labels(paths: Sequence[Path]) -> list[str]:

@@ -32,6 +32,7 @@ def _common(parser: argparse.ArgumentParser, default_out: str) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (the same seed gives the same intervals)")
     parser.add_argument("--max-flips", type=int, default=50, help="flips shown per benchmark, run and direction (all are counted)")
     parser.add_argument("--gallery", type=int, default=24, help="prompts per generation gallery (0: no galleries)")
+    parser.add_argument("--data-root", help="where the benchmark images are, if not where run.json says (for flips)")
     parser.add_argument("--title", help="page title")
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("n_boot", "max_flips", "gallery"):
         if getattr(args, flag) < (1 if flag == "n_boot" else 0):
             raise UserError(f"--{flag.replace('_', '-')} must be {'at least 1' if flag == 'n_boot' else '0 or more'}")
-    runs = load_runs([Path(p) for p in args.runs])
+    runs = load_runs([Path(p) for p in args.runs], Path(args.data_root) if args.data_root else None)
     references = load_references(Path(args.reference)) if args.reference else None
     comparison = compare(runs, getattr(args, "baseline", None), references, n_boot=args.n_boot, seed=args.seed)
     if args.format == "html":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,28 @@ def test_single_run_report_and_probe_only_runs(runs, probe_runs, tmp_path):
     assert any(str(t).startswith("Linear separability of the confusable pair") for t in titles)
 
 
+def test_flip_images_come_from_the_data_root_given(runs, tmp_path):
+    moved = tmp_path / "moved"
+    for name in ("base", "sgt"):
+        shutil.copytree(runs[name], moved / name)
+        manifest = moved / name / "run.json"
+        manifest.write_text(re.sub(r'"data_root": "[^"]*"', '"data_root": "/nowhere"', manifest.read_text()))
+    def images(html: str) -> list[str | None]:
+        return [f.get("image") for f in embedded(html)["flips"]["items"]]
+
+    original = images(report(tmp_path / "original.html", runs["base"], runs["sgt"], extra=("--gallery", "0")))
+    lost = images(report(tmp_path / "lost.html", moved / "base", moved / "sgt", extra=("--gallery", "0")))
+    assert any(original) and not any(lost)
+    root = json.loads((runs["base"] / "run.json").read_text())["data_root"]
+    assert images(report(tmp_path / "found.html", moved / "base", moved / "sgt",
+                         extra=("--gallery", "0", "--data-root", root))) == original
+
+
 def test_default_output_paths(runs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["compare", str(runs["base"]), str(runs["sgt"]), "--n-boot", "50", "--gallery", "0"]) == 0
     assert (tmp_path / "compare.html").is_file()
     copy = tmp_path / "own"
-    import shutil
-
     shutil.copytree(runs["base"], copy)
     assert main(["report", str(copy), "--n-boot", "50"]) == 0
     assert (copy / "report.html").is_file()
