@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmarks import BENCHMARKS
 from benchmarks.base import protocol_label
+from benchmarks.headline import HeadlineParts
 from reports.references import References
 from reports.runs import BenchmarkResult, Run
 from reports.stats import N_BOOT, Interval, McNemar, headline_interval, mcnemar, paired_delta
@@ -95,9 +96,7 @@ def compare(runs: Sequence[Run], baseline: str | None = None, references: Refere
     if references:
         for row in rows:
             row.references = references.for_benchmark(row.name)
-    comparison = Comparison(list(runs), base, rows, provenance_warnings(runs, rows), model_notes(runs), references,
-                            n_boot, seed)
-    return comparison
+    return Comparison(list(runs), base, rows, provenance_warnings(runs, rows), model_notes(runs), references, n_boot, seed)
 
 
 def pick_baseline(runs: Sequence[Run], baseline: str | None) -> Run:
@@ -142,14 +141,13 @@ def delta(base: BenchmarkResult, other: BenchmarkResult, n_boot: int, seed: int)
         if units_a is not None and units_b is not None:
             test, tested_on = mcnemar(units_a, units_b), f"{base.benchmark.unit_name}s"
         else:
-            per_item = "images" if base.benchmark.task == "generate" else "questions"
             test = mcnemar({i: bool(base.predictions[i].correct) for i in common},
                            {i: bool(other.predictions[i].correct) for i in common})
-            tested_on = per_item
+            tested_on = "images" if base.benchmark.task == "generate" else "questions"
     return Delta(interval, test, tested_on, len(common), note)
 
 
-def binary_units(parts: Any) -> dict[str, bool] | None:
+def binary_units(parts: HeadlineParts) -> dict[str, bool] | None:
     """The headline's units as right/wrong when the headline is one proportion of 0/1 units (accuracy,
     MMVP's pairs); None otherwise (the test then runs per question)."""
     if len(parts.components) != 1 or not np.isin(parts.denominators, (0, 1)).all() or \
