@@ -83,6 +83,11 @@ class Comparison:
     def others(self) -> list[Run]:
         return [r for r in self.runs if r is not self.baseline]
 
+    @property
+    def compared(self) -> list[Run]:
+        """The other runs that share a benchmark with the baseline (the ones with delta columns)."""
+        return [r for r in self.others if any(r.label in row.deltas for row in self.rows)]
+
 
 def compare(runs: Sequence[Run], baseline: str | None = None, references: References | None = None,
             n_boot: int = N_BOOT, seed: int = 0) -> Comparison:

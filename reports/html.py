@@ -81,7 +81,8 @@ def render_html(comparison: Comparison, *, flips: int = FLIPS, gallery: int = GA
         "subtitle": f"baseline {comparison.baseline.label}" if others else str(comparison.runs[0].path),
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "version": __version__,
         "command": command, "nav": nav, "warnings": comparison.warnings, "notes": comparison.notes,
-        "legend": legend(comparison), "runs": [run_view(r, comparison) for r in comparison.runs], "others": others,
+        "legend": legend(comparison), "runs": [run_view(r, comparison) for r in comparison.runs],
+        "compared": comparison.compared,
         "baseline": comparison.baseline, "references": comparison.references,
         "rows": [summary_view(row, comparison) for row in comparison.rows],
         "forest": "summary-forest" if forest else None,
@@ -99,7 +100,7 @@ def render_html(comparison: Comparison, *, flips: int = FLIPS, gallery: int = GA
 def legend(comparison: Comparison) -> str:
     text = ("Accuracy-type scores in percent, GEdit-Bench on its 0-10 scale; brackets: 95% bootstrap interval "
             f"({comparison.n_boot} resamples of each benchmark's units, seed {comparison.seed})")
-    if comparison.others:
+    if comparison.compared:
         text += (f". Δ: each run minus {comparison.baseline.label} over the samples both scored, with a paired "
                  "bootstrap interval (green/red when it excludes 0); p: McNemar's exact test on right/wrong.")
     return text + " Click a column header to sort."
@@ -124,7 +125,7 @@ def summary_view(row: BenchmarkRow, comparison: Comparison) -> dict[str, Any]:
                       "sort": "" if cell.value is None else cell.value, "flag": "; ".join(flags),
                       "title": f"n={cell.n}/{cell.n_dataset}, unparsed {cell.n_unparsed}, errors {cell.n_errors}, "
                                f"graded by {cell.grader}, protocol {cell.protocol}"})
-    deltas = [delta_view(row.deltas.get(run.label), row.unit) for run in comparison.others]
+    deltas = [delta_view(row.deltas.get(run.label), row.unit) for run in comparison.compared]
     references = ([shown_reference(row.references.get(m), row.unit) for m in comparison.references.models]
                   if comparison.references else [])
     return {"name": row.name, "title": row.title, "metric": row.metric, "warnings": row.warnings,

@@ -38,7 +38,7 @@ def p_value(p: float | None) -> str:
 
 def header(comparison: Comparison) -> list[str]:
     columns = ["Benchmark", "Metric"] + [r.label for r in comparison.runs]
-    for run in comparison.others:
+    for run in comparison.compared:
         columns += [f"Δ {run.label} (95% CI)", "p"]
     if comparison.references:
         columns += [f"{model} ({comparison.references.source})" for model in comparison.references.models]
@@ -54,7 +54,7 @@ def row_cells(row: BenchmarkRow, comparison: Comparison, with_ci: bool = True) -
             continue
         ci = bracket(cell.interval, row.unit) if with_ci else ""
         cells.append(f"{shown(cell.value, row.unit)} {ci}".strip())
-    for run in comparison.others:
+    for run in comparison.compared:
         delta = row.deltas.get(run.label)
         if delta is None:
             cells += ["", ""]
