@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from benchmarks.base import AnswerBenchmark, Benchmark, Dataset, ImageBenchmark
+from sgt_eval.distributed import Ranks, ShardedLog
 from sgt_eval.judges import Judge
 from sgt_eval.models.base import EditRequest, GenRequest, Query, derive_seed
 from sgt_eval.records import Prediction, Sample, failed
@@ -26,7 +27,7 @@ from sgt_eval.store import PredictionLog, remove_stale_temps, write_bytes_atomic
 
 def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog, *, batch_size: int,
              limit: int | None = None, judge: Judge | None = None, retry_errors: bool = False,
-             seed: int = 0, show_progress: bool = True) -> list[Prediction]:
+             seed: int = 0, show_progress: bool = True, ranks: Ranks | None = None) -> list[Prediction]:
     """Run and grade every sample not yet in ``log``; return all of the benchmark's records.
 
     Parameters
@@ -45,15 +46,17 @@ def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog,
         Re-run samples recorded with an error (e.g. an image that has since been fixed).
     seed
         The run seed; each generated image's seed is derived from it and the sample id.
+    ranks
+        Under torchrun, this process's share (see :mod:`sgt_eval.distributed`); rank 0 returns all
+        records once every rank is done, the other ranks an empty list.
     """
-    log.repair_torn_tail()
-    done = log.load()
-    if retry_errors and any(r.error for r in done.values()):
-        done = {k: r for k, r in done.items() if r.error is None}
-        log.rewrite(done.values())
+    ranks = ranks or Ranks()
     samples = dataset.samples[:limit] if limit is not None else dataset.samples
-    todo = [s for s in samples if s.id not in done]
+    sharded = ShardedLog(log, ranks)
+    done = sharded.start(samples, retry_errors)
     if isinstance(bench, AnswerBenchmark):
+        mine = ranks.mine(samples)
+        todo = [s for s in mine if s.id not in done]
         todo.sort(key=lambda s: (s.image is None, len(bench.prompt(s))))  # stable: similar lengths share a batch
         batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
 
@@ -62,23 +65,25 @@ def evaluate(model: Any, bench: Benchmark, dataset: Dataset, log: PredictionLog,
     else:
         assert isinstance(bench, ImageBenchmark)
         bench.outputs_root = log.path.parent
-        if bench.outputs_root.exists():
+        if bench.outputs_root.exists() and ranks.main:  # other ranks may already be writing theirs
             remove_stale_temps(bench.outputs_root)
         # Diffusion kernels are not bit-exact across batch sizes, so image batches keep fixed
-        # boundaries in dataset order: a resumed run re-forms exactly the batches of a fresh one.
-        fixed = [samples[i:i + batch_size] for i in range(0, len(samples), batch_size)]
+        # boundaries in dataset order: a resumed (or sharded) run re-forms exactly the batches of a fresh one.
+        fixed = ranks.mine([samples[i:i + batch_size] for i in range(0, len(samples), batch_size)])
+        mine = [s for batch in fixed for s in batch]
+        todo = [s for s in mine if s.id not in done]
         batches = [batch for batch in fixed if any(s.id not in done for s in batch)]
 
         def run_batch(batch: list[Sample]) -> list[Prediction]:
             return image_batch(model, bench, dataset, batch, judge, seed, skip=done)
-    with tqdm(total=len(samples), initial=len(samples) - len(todo), desc=bench.name, unit="sample",
+    with tqdm(total=len(mine), initial=len(mine) - len(todo), desc=ranks.label() + bench.name, unit="sample",
               file=sys.stderr, disable=not show_progress, dynamic_ncols=True) as bar:
         for batch in batches:
             records = run_batch(batch)
-            log.append(records)
+            sharded.writer.append(records)
             done.update((r.id, r) for r in records)
             bar.update(len(records))
-    return list(done.values())
+    return sharded.finish(samples) if ranks.world > 1 else list(done.values())
 
 
 def answer_batch(model: Any, bench: AnswerBenchmark, root: Path, samples: Sequence[Sample],

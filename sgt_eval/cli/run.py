@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import resolve_selection
-from benchmarks.base import Benchmark, metrics_document
-from sgt_eval import manifest
+from benchmarks.base import Benchmark, Dataset, metrics_document
+from sgt_eval import distributed, manifest
 from sgt_eval.cli.common import existing_dir, make_benchmarks, make_judge, results_table
+from sgt_eval.distributed import Ranks
 from sgt_eval.errors import UserError
+from sgt_eval.judges import Judge
 from sgt_eval.paths import cache_root
 from sgt_eval.store import RunDir
 
@@ -29,12 +31,21 @@ def run(args: argparse.Namespace) -> int:
     judge = make_judge(args)
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    ranks = distributed.join()
+    code = evaluate_all(args, benches, datasets, data_root, data_source, judge, ranks)
+    distributed.leave(ranks)  # not on an error: the failing rank exits and torchrun stops the others
+    return code
+
+
+def evaluate_all(args: argparse.Namespace, benches: list[Benchmark], datasets: dict[str, Dataset], data_root: Path,
+                 data_source: str, judge: Judge | None, ranks: Ranks) -> int:
+    """Load the model and evaluate every benchmark; under torchrun rank 0 alone writes run.json and metrics."""
     from sgt_eval.models import load_model
     from sgt_eval.models.base import parse_model_args
     from sgt_eval.runner import evaluate
 
     model_args = parse_model_args(args.model_args)
-    print(f"loading model {args.model} ...", file=sys.stderr)
+    print(f"{ranks.label()}loading model {args.model} ...", file=sys.stderr)
     model = load_model(args.model, model_args, args.seed)
     benches = able_benchmarks(benches, model, args.model, explicit=bool(args.bench))
     run_dir = RunDir(Path(args.out))
@@ -52,18 +63,26 @@ def run(args: argparse.Namespace) -> int:
                                 "data": datasets[b.name].describe(), "grader": b.grader(judge)} for b in benches},
         "environment": manifest.environment(),
     }
+    current["ranks"] = ranks.world
     previous = run_dir.read_manifest()
-    run_dir.write_manifest(manifest.merge(previous, current))
+    if ranks.main:  # a refused resume stops rank 0, and torchrun then stops the others
+        run_dir.write_manifest(manifest.merge(previous, current))
+    ranks.barrier()
 
     all_metrics = []
     for bench in benches:
         dataset = datasets[bench.name]
         records = evaluate(model, bench, dataset, run_dir.predictions(bench.name), batch_size=args.batch_size,
-                           limit=args.limit, judge=judge, retry_errors=args.retry_errors, seed=args.seed)
+                           limit=args.limit, judge=judge, retry_errors=args.retry_errors, seed=args.seed,
+                           ranks=ranks)
+        if not ranks.main:
+            continue
         metrics = metrics_document(bench, records, bench.grader(judge), dataset.describe())
         run_dir.write_metrics(bench.name, metrics)
         all_metrics.append(metrics)
-    if judge:  # now with the prompt versions the judge was actually asked with
+    if not ranks.main:
+        return 0
+    if judge:  # now with the prompt versions the judge was actually asked with (rank 0's only, under torchrun)
         run_dir.write_manifest(manifest.merge(previous, {**current, "judge": judge.describe()}))
     print(results_table(all_metrics))
     print(f"\nrun directory: {run_dir.path}")
