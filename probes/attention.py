@@ -117,18 +117,20 @@ def row_logits(query: torch.Tensor, key: torch.Tensor, rows: Rows, scaling: floa
 
 
 def allowed_keys(mask: torch.Tensor | None, rows: Rows, n_keys: int, sliding_window: int | None,
-                 causal_module: bool = True) -> torch.Tensor:
+                 causal_module: bool = True, offset: int = 0) -> torch.Tensor:
     """(B, 1 or H, Q, N) bool from whatever mask the kernel was given, restricted to the query rows.
 
     Eager kernels get an additive float mask, SDPA a boolean one or None (pure causal), flash
-    kernels a 2-D padding mask or None; without cache, rows and keys share positions.
+    kernels a 2-D padding mask or None. ``rows.index`` counts within the call's queries, which sit
+    at key positions ``offset`` on (0 without a cache; the cache length when a chunk attends to it).
     """
     keys = torch.arange(n_keys, device=rows.index.device)
-    causal = keys[None, None, :] <= rows.index[:, :, None]           # (B, Q, N)
+    position = rows.index[:, :, None] + offset                       # (B, Q, 1): each row's key position
+    causal = keys[None, None, :] <= position                         # (B, Q, N)
     if not causal_module:
         causal = torch.ones_like(causal)
     if sliding_window is not None:
-        causal &= keys[None, None, :] > rows.index[:, :, None] - sliding_window
+        causal &= keys[None, None, :] > position - sliding_window
     if mask is None:
         return causal[:, None]
     if mask.dim() == 2:                                              # (B, N) padding, 1 = real token
@@ -167,20 +169,36 @@ class AttentionTap:
         self.results: dict[int, dict[str, torch.Tensor]] = {}
 
     def measure(self, module: Any, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None,
-                scaling: float | None, sliding_window: int | None) -> None:
+                scaling: float | None, sliding_window: int | None, offset: int = 0,
+                causal: bool | None = None) -> None:
+        """Add the shares of the rows among this call's queries to ``results[layer]``.
+
+        ``query`` (B, H, Nq, D) are the queries of positions ``offset .. offset + Nq``; ``key`` (B, KV, N, D)
+        every key they see. A model that runs a prompt in several calls (BAGEL: image, question, answer
+        against a KV cache) calls this once per chunk; each call adds its rows' part of the mean.
+        """
         layer = self.layers.get(id(module))
         if layer is None or self.rows is None:
             return
+        n_q = query.shape[2]
+        inside = self.rows.valid & (self.rows.index >= offset) & (self.rows.index < offset + n_q)
+        if not inside.any():
+            return
+        local = Rows((self.rows.index - offset).clamp(0, n_q - 1), inside, self.rows.category[:, :key.shape[2]])
         scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-        weight = row_weights(self.rows)
-        total: dict[str, torch.Tensor] = {}
-        with torch.no_grad():
-            for start in range(0, self.rows.index.shape[1], ROW_CHUNK):  # bounded memory for long prompts
-                rows = Rows(self.rows.index[:, start:start + ROW_CHUNK], self.rows.valid[:, start:start + ROW_CHUNK],
-                            self.rows.category)
+        weight = row_weights(self.rows) * inside                     # the mean over all rows of each sample
+        is_causal = getattr(module, "is_causal", True) if causal is None else causal
+        total: dict[str, torch.Tensor] = dict(self.results.get(layer, {}))
+        # float32 whatever the model runs in: an autocast region (BAGEL's bf16) would round the shares
+        with torch.no_grad(), torch.autocast(query.device.type, enabled=False):
+            for start in range(0, local.index.shape[1], ROW_CHUNK):  # bounded memory for long prompts
+                stop = start + ROW_CHUNK
+                rows = Rows(local.index[:, start:stop], local.valid[:, start:stop], local.category)
                 logits = row_logits(query, key, rows, scale)
-                allowed = allowed_keys(mask, rows, key.shape[2], sliding_window, getattr(module, "is_causal", True))
-                part = shares_from_logits(logits, allowed, rows, self.sinks.get(layer), weight[:, start:start + ROW_CHUNK])
+                allowed = allowed_keys(mask, rows, key.shape[2], sliding_window, is_causal, offset)
+                sinks = self.sinks.get(layer)
+                part = shares_from_logits(logits, allowed, rows, None if sinks is None else sinks[:, :key.shape[2]],
+                                          weight[:, start:stop])
                 total = {k: total[k] + v for k, v in part.items()} if total else part
         self.results[layer] = total
 

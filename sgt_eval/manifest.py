@@ -41,9 +41,9 @@ def environment() -> dict[str, Any]:
             "platform": platform.platform(), "packages": versions}
 
 
-def git_revision() -> dict[str, Any] | None:
-    """The commit of the sgt-eval source in use (None when not running from a git checkout)."""
-    here = Path(__file__).resolve().parent
+def git_revision(folder: Path | None = None) -> dict[str, Any] | None:
+    """The commit of ``folder`` (default: the sgt-eval source in use); None when it is not a git checkout."""
+    here = folder or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()

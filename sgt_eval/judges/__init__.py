@@ -24,11 +24,15 @@ class JudgeRequest:
     prompt_version
         Names the prompt template (e.g. ``"hallusionbench-official@744007c"``); it is part of
         the cache key and is recorded in ``run.json``.
+    images_first
+        Send the images before the text (how the models are asked questions, see
+        ``sgt_eval.models.served``); judges get the text first.
     """
 
     text: str
     images: tuple[bytes, ...] = ()
     prompt_version: str = ""
+    images_first: bool = False
 
 
 class Judge(Protocol):

@@ -44,6 +44,8 @@ class CacheKey:
         """
         header = {"text": request.text, "images": [hashlib.sha256(image).hexdigest() for image in request.images],
                   "temperature": temperature, "max_tokens": max_tokens}
+        if request.images_first:  # only then, so the keys of every earlier judge request stay valid
+            header["images_first"] = True
         input_hash = sha256_text(json.dumps(header, sort_keys=True, ensure_ascii=False))
         return cls(model, request.prompt_version, sha256_text(request.prompt_version), input_hash)
 

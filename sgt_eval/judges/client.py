@@ -110,6 +110,9 @@ class OpenAIJudge:
         Source of backoff jitter.
     """
 
+    role = "judge"  # what messages call the endpoint (sgt_eval.models.served asks models, not judges)
+    key_flag = "--judge-api-key-env"  # how the user names another key variable
+
     def __init__(self, config: JudgeConfig, cache_dir: Path, *, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None) -> None:
         self.config = config
@@ -183,9 +186,9 @@ class OpenAIJudge:
             return key
         if urlparse(self.config.base_url).hostname in LOCAL_HOSTS:
             return PLACEHOLDER_KEY
-        raise UserError(f"the judge at {self.config.base_url} needs an API key in the environment variable "
+        raise UserError(f"the {self.role} at {self.config.base_url} needs an API key in the environment variable "
                         f"{self.config.api_key_env}, which is not set; export it (or name another variable "
-                        f"with --judge-api-key-env)")
+                        f"with {self.key_flag})")
 
     def _ask_one(self, client: openai.OpenAI, api_key: str, key: CacheKey, request: JudgeRequest) -> str:
         cfg = self.config
@@ -209,7 +212,7 @@ class OpenAIJudge:
             if attempt == attempts:
                 raise JudgeError(self._failure(f"gave up after {attempts} attempts; last: {reason}", api_key))
             wait = self._backoff(attempt, delay)
-            log.warning("judge %s: %s; retry %d/%d in %.3g s", self.id, _redact(reason, api_key),
+            log.warning("%s %s: %s; retry %d/%d in %.3g s", self.role, self.id, _redact(reason, api_key),
                         attempt, cfg.max_retries, wait)
             self._sleep(wait)
 
@@ -220,7 +223,7 @@ class OpenAIJudge:
             raise JudgeError(self._failure("HTTP 200 with a body that is not JSON", api_key)) from None
         reply = reply_text(response)
         if not reply:  # e.g. a reasoning model that spent max_tokens before answering
-            log.warning("judge %s returned an empty reply (finish_reason %s); it is not cached", self.id,
+            log.warning("%s %s returned an empty reply (finish_reason %s); it is not cached", self.role, self.id,
                         _first_choice(response).get("finish_reason"))
         self.cache.put(key, reply, response)
         return reply
@@ -241,19 +244,21 @@ class OpenAIJudge:
 
     def _failure(self, what: str, api_key: str) -> str:
         endpoint = self.config.base_url.rstrip("/") + "/chat/completions"
-        return _redact(f"judge request to {endpoint} (model {self.config.model}) failed: {what}", api_key)
+        return _redact(f"{self.role} request to {endpoint} (model {self.config.model}) failed: {what}", api_key)
 
 
 def message_content(request: JudgeRequest) -> str | list[dict[str, Any]]:
-    """The user message: plain text, or the text followed by each image as a data URL."""
+    """The user message: plain text, or the text and each image as a data URL (text first unless
+    ``images_first``)."""
     if not request.images:
         return request.text
-    parts: list[dict[str, Any]] = [{"type": "text", "text": request.text}]
+    parts: list[dict[str, Any]] = []
     for index, image in enumerate(request.images):
         encoded = base64.b64encode(image).decode("ascii")
         url = f"data:{image_mime(image, index, request.prompt_version)};base64,{encoded}"
         parts.append({"type": "image_url", "image_url": {"url": url}})
-    return parts
+    text = {"type": "text", "text": request.text}
+    return [*parts, text] if request.images_first else [text, *parts]
 
 
 def image_mime(image: bytes, index: int, prompt_version: str) -> str:

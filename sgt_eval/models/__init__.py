@@ -15,6 +15,10 @@ BACKENDS.add("tiny-diffusion", "sgt_eval.models.tiny_diffusion:load_tiny_diffusi
              "a tiny random diffusers text-to-image + img2img pipeline built offline from configs (tests, smoke runs)")
 BACKENDS.add("diffusers", "sgt_eval.models.diffusion:load_diffusers",
              "diffusers:<path-or-hub-id>: a diffusers text-to-image pipeline; editing via its image-to-image variant")
+BACKENDS.add("bagel", "sgt_eval.models.bagel:load_bagel",
+             "bagel:<BAGEL-7B-MoT folder>: BAGEL / SGT-BAGEL (ema=...) via your clone of ByteDance-Seed/Bagel (repo=...)")
+BACKENDS.add("openai", "sgt_eval.models.served:load_served",
+             "openai:<served-model-name>: any OpenAI-compatible server (vLLM, SGLang, hosted); base_url=... in --model-args")
 
 
 def split_spec(spec: str) -> tuple[str, str]:

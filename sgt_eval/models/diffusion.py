@@ -26,57 +26,25 @@ from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
 from PIL import Image
 
 from sgt_eval.errors import UserError
+from sgt_eval.models import options
 from sgt_eval.models.base import EditRequest, GenRequest
 from sgt_eval.models.hf import DTYPES, checkpoint_fingerprint
 
 Request = TypeVar("Request", GenRequest, EditRequest)
 
 
-def _count(name: str, text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise UserError(f"--model-args {name}={text!r} must be a whole number of at least 1")
-    return int(text)
-
-
-def _side(name: str, text: str) -> int:
-    value = _count(name, text)
-    if value % 8:
-        raise UserError(f"--model-args {name}={text!r} must be a multiple of 8 (e.g. {max(8, value // 8 * 8)})")
-    return value
-
-
-def _number(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"--model-args {name}={text!r} must be a number (e.g. {name}=5.0)") from None
-    if not value >= 0:
-        raise UserError(f"--model-args {name}={text!r} must be a number of at least 0")
-    return value
-
-
-def _strength(name: str, text: str) -> float:
-    value = _number(name, text)
-    if not 0 < value <= 1:
-        raise UserError(f"--model-args {name}={text!r} must be in (0, 1]: the share of the steps the edit re-runs")
-    return value
-
-
-def _flag(name: str, text: str) -> bool:
-    if text.lower() not in ("1", "true", "yes", "0", "false", "no"):
-        raise UserError(f"--model-args {name}={text!r} must be true or false")
-    return text.lower() in ("1", "true", "yes")
-
-
-def _text(name: str, text: str) -> str:
-    return text
+def _strength(name: str, value: str) -> float:
+    strength = options.number(name, value)
+    if not 0 < strength <= 1:
+        raise UserError(f"--model-args {name}={value!r} must be in (0, 1]: the share of the steps the edit re-runs")
+    return strength
 
 
 # --model-args key -> parser of its string value.
-OPTIONS: dict[str, Callable[[str, str], Any]] = {
-    "steps": _count, "guidance": _number, "width": _side, "height": _side, "strength": _strength,
-    "dtype": _text, "device": _text, "revision": _text, "negative_prompt": _text,
-    "trust_remote_code": _flag, "cpu_offload": _flag,
+OPTIONS: dict[str, options.Parser] = {
+    "steps": options.count, "guidance": options.number, "width": options.side, "height": options.side,
+    "strength": _strength, "dtype": options.text, "device": options.text, "revision": options.text,
+    "negative_prompt": options.text, "trust_remote_code": options.flag, "cpu_offload": options.flag,
 }
 # Our option names -> the pipeline call arguments they set.
 CALL_ARGS = {"steps": "num_inference_steps", "guidance": "guidance_scale", "strength": "strength",
@@ -112,7 +80,7 @@ class DiffusersModel:
                  negative_prompt: str | None = None, trust_remote_code: bool = False,
                  cpu_offload: bool = False) -> None:
         self.name = self.path = path
-        self.device = _device(device)
+        self.device = options.resolve_device(device)
         if dtype == "auto":
             dtype = ("float32" if self.device.type != "cuda" else
                      "bfloat16" if torch.cuda.is_bf16_supported() else "float16")
@@ -219,22 +187,7 @@ def load_diffusers(arg: str, model_args: dict[str, str], seed: int) -> Diffusers
     """
     if not arg:
         raise UserError("--model diffusers needs a pipeline: diffusers:<local-folder-or-hub-id>")
-    unknown = sorted(set(model_args) - set(OPTIONS))
-    if unknown:
-        raise UserError(f"--model-args {unknown[0]!r} is not a diffusers option (known: {', '.join(OPTIONS)})")
-    return DiffusersModel(arg, **{key: OPTIONS[key](key, value) for key, value in model_args.items()})
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--model-args device={name!r} is not a device (auto, cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--model-args device={name!r}: CUDA is not available here; use device=cpu")
-    return device
+    return DiffusersModel(arg, **options.parse_options("diffusers", OPTIONS, model_args))
 
 
 def _locate(path: str, revision: str | None, trust_remote_code: bool) -> tuple[str, dict[str, Any]]:
