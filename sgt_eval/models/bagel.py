@@ -90,7 +90,7 @@ OPTIONS: dict[str, options.Parser] = {
     "think_images": options.flag,
     "max_think_tokens": options.count, "width": _side16, "height": _side16, "vit_max": options.count,
     "vit_min": options.count, "vae_max": options.count, "vae_min": options.count, "max_latent_size": options.count,
-    **SAMPLER_OPTIONS, **{f"edit_{name}": parser for name, parser in SAMPLER_OPTIONS.items()},
+    **options.per_task(SAMPLER_OPTIONS),
 }
 
 
@@ -316,7 +316,5 @@ def load_bagel(arg: str, model_args: Mapping[str, str], seed: int) -> BagelModel
         raise UserError("--model bagel needs a checkpoint folder: bagel:/path/to/BAGEL-7B-MoT "
                         "(with --model-args repo=/path/to/Bagel-clone, or $SGT_EVAL_BAGEL_REPO)")
     given = options.parse_options("bagel", OPTIONS, model_args)
-    samplers = {task: dataclasses.replace(base, **{name: given.pop(prefix + name) for name in SAMPLER_OPTIONS
-                                                   if prefix + name in given})
-                for task, base, prefix in (("generate", GENERATE, ""), ("edit", EDIT, "edit_"))}
+    samplers = options.task_samplers(given, GENERATE, EDIT)
     return BagelModel(arg, **given, **samplers)

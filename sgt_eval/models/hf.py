@@ -23,6 +23,7 @@ from transformers import (
 
 from sgt_eval.errors import UserError
 from sgt_eval.models.base import Query
+from sgt_eval.models.varlen import flash_attn_available
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
@@ -43,15 +44,19 @@ class HFModel:
     device_map
         Passed to ``from_pretrained`` (e.g. ``"auto"`` to shard a large model over GPUs).
     attn_implementation
-        ``"sdpa"`` (default), ``"eager"`` or ``"flash_attention_2"``.
+        ``"auto"`` (default: flash-attention 2 when flash-attn is installed and the model runs in
+        bf16/fp16 on CUDA, else SDPA), ``"sdpa"``, ``"eager"`` or ``"flash_attention_2"``.
     trust_remote_code
         Off unless the user asks: remote code runs arbitrary Python.
+    processor_path
+        Where the processor lives when not beside the weights (OmniGen2 keeps it in its own folder).
     """
 
     capabilities = frozenset({"answer", "hidden_states", "attention"})
 
     def __init__(self, path: str, *, dtype: str = "auto", device: str = "auto", device_map: str | None = None,
-                 attn_implementation: str = "sdpa", trust_remote_code: bool = False, revision: str | None = None) -> None:
+                 attn_implementation: str = "auto", trust_remote_code: bool = False, revision: str | None = None,
+                 processor_path: str | None = None) -> None:
         self.name = self.path = path
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                                    "cpu" if device == "auto" else device)
@@ -59,6 +64,8 @@ class HFModel:
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
         if dtype not in DTYPES:
             raise UserError(f"--model-args dtype={dtype!r} is not one of {', '.join(DTYPES)} or auto")
+        if attn_implementation == "auto":
+            attn_implementation = choose_attention(self.device.type, DTYPES[dtype], flash_attn_available())
         self.settings = {"dtype": dtype, "device": str(self.device), "device_map": device_map,
                          "attn_implementation": attn_implementation, "trust_remote_code": trust_remote_code,
                          "revision": revision}
@@ -72,7 +79,8 @@ class HFModel:
             raise UserError(f"cannot load model {path!r}: {str(err).splitlines()[0]}") from err
         if device_map is None:
             self.model.to(self.device)
-        self.processor = load_processor(path, trust_remote_code=trust_remote_code, revision=revision)
+        self.processor = load_processor(processor_path or path, trust_remote_code=trust_remote_code, revision=revision,
+                                        config_path=path)
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # generated tokens must follow every prompt directly
         if self.tokenizer.pad_token is None:
@@ -117,6 +125,13 @@ def load_hf(arg: str, model_args: dict[str, str], seed: int) -> HFModel:
     return HFModel(arg, **kwargs)
 
 
+def choose_attention(device_type: str, dtype: torch.dtype, flash_available: bool) -> str:
+    """The fastest attention that works: flash-attention 2 needs flash-attn, CUDA and a 16-bit dtype."""
+    if flash_available and device_type == "cuda" and dtype in (torch.bfloat16, torch.float16):
+        return "flash_attention_2"
+    return "sdpa"
+
+
 def chat(query: Query) -> list[dict[str, Any]]:
     """One user turn: the images first, then the question (the order the SGT models were trained on)."""
     content: list[dict[str, Any]] = [{"type": "image"} for _ in query.images]
@@ -133,18 +148,25 @@ def greedy_config(base: transformers.GenerationConfig, pad_token_id: int) -> tra
     return config
 
 
-def load_processor(path: str, *, trust_remote_code: bool = False, revision: str | None = None) -> Any:
-    """``AutoProcessor``, or, where torchvision is missing, the same processor class without its video part.
+def load_processor(path: str, *, trust_remote_code: bool = False, revision: str | None = None,
+                   config_path: str | None = None) -> Any:
+    """``AutoProcessor``, or the model type's processor class built from the folder's parts.
 
     Several VLM processors (Qwen2-VL, LLaVA-OneVision...) insist on a video processor that needs
-    torchvision; answering image questions does not, so we build the processor with ``None`` there.
+    torchvision; answering image questions does not, so where torchvision is missing we build the
+    processor with ``None`` there. The same construction serves a processor folder that does not
+    name its processor class (``AutoProcessor`` then returns the bare tokenizer); the model type
+    comes from ``config_path`` (default ``path``).
     """
     try:
-        return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+        if hasattr(processor, "image_processor"):
+            return processor
     except ImportError as err:
         if "torchvision" not in str(err).lower():
             raise
-    config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+    config = transformers.AutoConfig.from_pretrained(config_path or path, trust_remote_code=trust_remote_code,
+                                                     revision=revision)
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
 
     base = getattr(transformers, PROCESSOR_MAPPING_NAMES[config.model_type])

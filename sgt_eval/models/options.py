@@ -7,8 +7,9 @@ key and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sgt_eval.errors import UserError
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     import torch
 
 Parser = Callable[[str, str], Any]
+T = TypeVar("T")
 
 
 def count(name: str, text: str) -> int:
@@ -90,6 +92,21 @@ def parse_options(backend: str, options: Mapping[str, Parser], model_args: Mappi
     if unknown:
         raise UserError(f"--model-args {unknown[0]!r} is not a {backend} option (known: {', '.join(options)})")
     return {key: options[key](key, value) for key, value in model_args.items()}
+
+
+def per_task(parsers: Mapping[str, Parser]) -> dict[str, Parser]:
+    """Sampler options for text-to-image as named, and for editing with an ``edit_`` prefix."""
+    return {**parsers, **{f"edit_{name}": parser for name, parser in parsers.items()}}
+
+
+def task_samplers(given: dict[str, Any], generate: T, edit: T) -> dict[str, T]:
+    """Take the sampler options out of ``given``: ``{"generate": ..., "edit": ...}`` frozen dataclasses,
+    the defaults with the user's values put in (``cfg_text`` for text-to-image, ``edit_cfg_text`` for edits)."""
+    made = {}
+    for task, default, prefix in (("generate", generate, ""), ("edit", edit, "edit_")):
+        fields = [f.name for f in dataclasses.fields(default)]  # type: ignore[arg-type]
+        made[task] = dataclasses.replace(default, **{f: given.pop(prefix + f) for f in fields if prefix + f in given})  # type: ignore[type-var]
+    return made
 
 
 def resolve_device(name: str) -> torch.device:

@@ -44,6 +44,10 @@ class Upstream:
     markers: tuple[str, ...]
     packages: tuple[str, ...]
 
+    def named(self, given: str | None) -> bool:
+        """Whether ``repo=`` or the environment names a clone (optional clones: OmniGen2's image path)."""
+        return bool(given) or any(os.environ.get(name) for name in self.env)
+
     def locate(self, given: str | None) -> Path:
         """The clone from ``repo=`` or the environment; a clear error naming both when there is none."""
         source, path = ("--model-args repo", given) if given else next(

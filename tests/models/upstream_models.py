@@ -81,3 +81,77 @@ def build_tiny_bagel(repo: Path, directory: Path, seed: int = 0) -> Path:
         torch.nn.init.normal_(model.llm2vae.weight, std=0.02)  # upstream zero-inits it: images would ignore the prompt
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(directory / "ema.safetensors"))
     return directory
+
+
+def build_omnigen2_mllm(base: Path, seed: int = 0) -> Path:
+    """An OmniGen2 folder with what understanding needs: ``mllm/`` (a tiny random Qwen2.5-VL) and ``processor/``."""
+    import shutil
+
+    from sgt_eval.models.tiny import build_tiny_random
+
+    build_tiny_random(base / "mllm", seed)
+    (base / "processor").mkdir(parents=True, exist_ok=True)
+    for file in (base / "mllm").iterdir():  # the tokenizer, its chat template and the image processor
+        if file.name not in ("config.json", "generation_config.json", "model.safetensors"):
+            shutil.copy(file, base / "processor" / file.name)
+    return base
+
+
+def save_text_encoder(mllm_dir: Path, folder: Path, layout: str) -> dict[str, torch.Tensor]:
+    """The weights of the Qwen2.5-VL in ``mllm_dir`` saved the way SGT-Gen2 stores its text encoder.
+
+    ``layout``: ``"vlmodel"`` (a Qwen2_5_VLModel of transformers >= 4.52: visual.*, language_model.*),
+    ``"decoder"`` (the bare decoder of earlier versions: layers.*, embed_tokens.*, norm.*; no visual) or
+    ``"legacy"`` (a whole ForConditionalGeneration of before 4.52: model.*, visual.*, lm_head.*).
+    Returns the state dict in transformers' current key layout, for comparison.
+    """
+    import transformers
+
+    model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(str(mllm_dir))
+    current = {k: v.detach().clone() for k, v in model.state_dict().items()}  # the layout transformers uses in memory
+    saved = {}
+    for key, value in current.items():
+        visual = key.startswith("model.visual.")
+        language = key.removeprefix("model.language_model.")
+        if layout == "vlmodel" and not key.startswith("lm_head."):
+            saved[key.removeprefix("model.")] = value
+        elif layout == "decoder" and key.startswith("model.language_model."):
+            saved[language] = value
+        elif layout == "legacy" and visual:
+            saved[key.removeprefix("model.")] = value
+        elif layout == "legacy":
+            saved[key if key.startswith("lm_head.") else "model." + language] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(saved, str(folder / "model.safetensors"))
+    return current
+
+
+# OmniGen2's diffusion transformer, shrunk (its text features are the tiny MLLM's 64-d hidden states)
+TINY_DIT = {"patch_size": 2, "in_channels": 4, "hidden_size": 32, "num_layers": 1, "num_refiner_layers": 1,
+            "num_attention_heads": 2, "num_kv_heads": 1, "multiple_of": 16, "axes_dim_rope": (4, 6, 6),
+            "axes_lens": (1024, 256, 256), "text_feat_dim": 64, "timestep_scale": 1000.0}
+OMNIGEN2_ARGS = {"device": "cpu", "dtype": "float32", "attn_implementation": "eager", "width": "64", "height": "64",
+                 "steps": "2", "edit_steps": "2"}
+
+
+def build_omnigen2_generator(repo: Path, base: Path, seed: int = 0, folder: str = "transformer") -> Path:
+    """Add what OmniGen2's pipeline needs to ``base``: ``transformer/``, ``vae/``, ``scheduler/`` (tiny, random).
+
+    With ``folder``, only a diffusion transformer is written there (e.g. SGT-Gen2's transformer/transformer).
+    """
+    from diffusers import AutoencoderKL
+
+    from sgt_eval.models import omnigen2 as adapter
+
+    _, transformer, euler, _ = adapter.UPSTREAM.load(repo, adapter.MODULES)
+    torch.manual_seed(seed)
+    dit = transformer.OmniGen2Transformer2DModel(**TINY_DIT)
+    for weight in dit.parameters():  # upstream zero-inits its output layers: images would ignore the model
+        torch.nn.init.normal_(weight, std=0.1)
+    dit.save_pretrained(base / folder)
+    if folder == "transformer":
+        AutoencoderKL(block_out_channels=(4, 4, 4, 4), down_block_types=("DownEncoderBlock2D",) * 4,
+                      up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=1
+                      ).save_pretrained(base / "vae")
+        euler.FlowMatchEulerDiscreteScheduler().save_pretrained(base / "scheduler")
+    return base
