@@ -13,6 +13,7 @@ import sys
 
 from sgt_eval.cli.probe import add_parser as add_probe_parser
 from sgt_eval.cli.report import add_parsers as add_report_parsers
+from sgt_eval.cli.vlmeval import add_parsers as add_vlmeval_parsers
 from sgt_eval.errors import UserError
 
 # subcommand -> "module:function" taking the parsed args and returning an exit code
@@ -24,6 +25,8 @@ HANDLERS = {
     "probe": "sgt_eval.cli.probe:run",
     "report": "sgt_eval.cli.report:run",
     "compare": "sgt_eval.cli.report:run",
+    "vlmeval": "sgt_eval.cli.vlmeval:run_vlmeval",
+    "vlmeval-parity": "sgt_eval.cli.vlmeval:parity",
 }
 
 
@@ -62,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="benchmarks, suites and model backends")
 
     run = sub.add_parser("run", help="evaluate a model; re-running the same command resumes")
-    run.add_argument("--model", required=True, metavar="SPEC", help="tiny-random | hf:<path-or-hub-id> (see `sgt-eval list`)")
+    run.add_argument("--model", required=True, metavar="SPEC", help="tiny-random | hf:<path-or-hub-id> | bagel:... | omnigen2:... | openai:... (see `sgt-eval list`); under torchrun each rank takes a share")
     run.add_argument("--model-args", default="", metavar="K=V,...", help="backend options, e.g. dtype=bfloat16,device=cuda,attn_implementation=sdpa")
     select = run.add_mutually_exclusive_group(required=True)
     select.add_argument("--suite", help="all | understanding | generation")
@@ -98,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_probe_parser(sub)
     add_report_parsers(sub)
+    add_vlmeval_parsers(sub)
     return parser
 
 

@@ -19,6 +19,8 @@ BACKENDS.add("bagel", "sgt_eval.models.bagel:load_bagel",
              "bagel:<BAGEL-7B-MoT folder>: BAGEL / SGT-BAGEL (ema=...) via your clone of ByteDance-Seed/Bagel (repo=...)")
 BACKENDS.add("omnigen2", "sgt_eval.models.omnigen2:load_omnigen2",
              "omnigen2:<OmniGen2 folder>: OmniGen2 / SGT-OmniGen2 (checkpoint=...); images via your clone (repo=...)")
+BACKENDS.add("vlmeval", "sgt_eval.vlmeval_bridge:load_zoo",
+             "vlmeval:<name>: a model of VLMEvalKit's zoo (the vlmeval extra); --model-args go to its constructor")
 BACKENDS.add("openai", "sgt_eval.models.served:load_served",
              "openai:<served-model-name>: any OpenAI-compatible server (vLLM, SGLang, hosted); base_url=... in --model-args")
 

@@ -88,6 +88,8 @@ class HFModel:
         self.generation_config = greedy_config(self.model.generation_config, self.tokenizer.pad_token_id)
 
     def answer(self, batch: Sequence[Query], *, max_new_tokens: int) -> list[str]:
+        if not batch:
+            return []
         texts = [self.processor.apply_chat_template(chat(q), add_generation_prompt=True, tokenize=False) for q in batch]
         images = [image for q in batch for image in q.images]
         inputs = self.processor(text=texts, images=images or None, padding=True, return_tensors="pt")

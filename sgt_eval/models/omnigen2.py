@@ -207,6 +207,8 @@ class OmniGen2Model:
             raise UserError(f"omnigen2:{self.path} makes images only with a clone of {UPSTREAM.url}: "
                             f"pass --model-args repo=/path/to/OmniGen2 or set {UPSTREAM.env[0]}")
         generator = torch.Generator("cpu").manual_seed(seed)
+        # upstream samples the source image's VAE latent (latent_dist.sample()) from torch's global generator
+        torch.manual_seed(seed)
         with torch.inference_mode():
             return self.pipe(**inputs, **sampler.call_args(), negative_prompt=self.settings["negative_prompt"],
                              max_sequence_length=1024, num_images_per_prompt=1, generator=generator,
