@@ -14,7 +14,13 @@ python="${PYTHON:-python3}"
 pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check)
 "${pip[@]}" install --upgrade pip 2> >(grep -v "is ignored" >&2)
 
-if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+# TORCH="torch==2.14.1 torchvision==0.29.1" EXTRAS=dev,vlmeval: the VLMEvalKit venv (`make test-vlmeval`);
+# VLMEVALKIT_REPO=<clone> then puts that VLMEvalKit in place of PyPI's ms-vlmeval (an older release).
+extras="${EXTRAS:-dev}"
+if [ -n "${TORCH:-}" ]; then
+  # shellcheck disable=SC2086  # a list of requirement specifiers
+  "${pip[@]}" install $TORCH
+elif ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1; then
     "${pip[@]}" install torch
   elif "${pip[@]}" install --no-index --no-deps "torch==2.13.0" 2>/dev/null; then
@@ -24,5 +30,11 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
       --extra-index-url https://pypi.org/simple
   fi
 fi
-"${pip[@]}" install -e ".[dev]" 2> >(grep -v "is ignored" >&2)
+"${pip[@]}" install -e ".[$extras]" 2> >(grep -v "is ignored" >&2)
+if [ -n "${VLMEVALKIT_REPO:-}" ]; then
+  "${pip[@]}" uninstall -y ms-vlmeval
+  "${pip[@]}" install -e "$VLMEVALKIT_REPO" 2> >(grep -v "is ignored" >&2)
+  # VLMEvalKit @ e8e78f05 imports rouge_score at import time, but its requirements name only `rouge`
+  "${pip[@]}" install rouge_score 2> >(grep -v "is ignored" >&2)
+fi
 echo "sgt-eval installed in $venv ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

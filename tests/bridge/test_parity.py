@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("vlmeval", reason="needs the vlmeval extra (VLMEvalKit + torch 2.14.1 + torchvision 0.29.1): "
+                                      "run `make test-vlmeval`")
+
 from benchmarks import BENCHMARKS
 from benchmarks.pope import llava_predictions
 from sgt_eval.paths import cache_root

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.importorskip("vlmeval", reason="needs the vlmeval extra (VLMEvalKit + torch 2.14.1 + torchvision 0.29.1): "
+                                      "run `make test-vlmeval`")
 from PIL import Image
 
 pytestmark = pytest.mark.slow

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +150,27 @@ def test_bad_bagel_arguments_are_user_errors(repo, checkpoint, tmp_path, monkeyp
         load_model(f"bagel:{checkpoint}", {"repo": str(repo), "cfg_interval": "0.9:0.1"}, 0)
     with pytest.raises(UserError, match="multiple of 16"):
         load_model(f"bagel:{checkpoint}", {"repo": str(repo), "width": "100"}, 0)
+
+
+def test_an_installed_flash_attn_is_what_bagel_calls(repo, checkpoint, tmp_path):
+    """With a flash_attn package importable, upstream's own import binds it (here a counting wrapper)."""
+    package = tmp_path / "flash_attn"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent("""
+        from sgt_eval.models import varlen
+        calls = []
+        def flash_attn_varlen_func(**kwargs):
+            calls.append(1)
+            return varlen.flash_attn_varlen_func(**kwargs)
+    """))
+    probe = textwrap.dedent(f"""
+        import flash_attn
+        from sgt_eval.models import load_model
+        from sgt_eval.models.base import Query
+        model = load_model("bagel:{checkpoint}", {{**{BAGEL_ARGS!r}, "repo": "{repo}"}}, 0)
+        model.answer([Query("Is there a cat?")], max_new_tokens=2)
+        print(model.describe()["attention"], len(flash_attn.calls) > 0)
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.stdout.split()[-2:] == ["flash_attn", "True"], done.stderr[-2000:]

@@ -56,3 +56,10 @@ def test_report_bootstrap_prints_both_intervals_and_the_ratio():
     out = run_script("report_bootstrap.py", "--replicates", "5", "--rounds", "1")
     assert len(re.findall(r"per replicate: +[\d.]+ ms +95% interval of delta", out)) == 2, out
     assert re.search(r"speed-up ratio aggregate / parts = \d+x", out), out
+
+
+def test_gpu_throughput_compares_identical_answers():
+    out = run_script("gpu_throughput.py", "--samples", "8", "--batch-size", "4", "--rounds", "1",
+                     "--max-new-tokens", "2")
+    assert "identical answers: yes" in out, out
+    assert re.search(r"throughput ratio sgt-eval / VLMEvalKit[\w -]* = [\d.]+", out), out
