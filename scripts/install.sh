@@ -32,9 +32,11 @@ elif ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
 fi
 "${pip[@]}" install -e ".[$extras]" 2> >(grep -v "is ignored" >&2)
 if [ -n "${VLMEVALKIT_REPO:-}" ]; then
-  "${pip[@]}" uninstall -y ms-vlmeval
   "${pip[@]}" install -e "$VLMEVALKIT_REPO" 2> >(grep -v "is ignored" >&2)
   # VLMEvalKit @ e8e78f05 imports rouge_score at import time, but its requirements name only `rouge`
   "${pip[@]}" install rouge_score 2> >(grep -v "is ignored" >&2)
+  "${pip[@]}" uninstall -y ms-vlmeval   # last: its vlmeval/ folder would shadow the clone
+  (cd / && "$venv/bin/python" -c "import sys, vlmeval; sys.exit(not vlmeval.__file__.startswith('$VLMEVALKIT_REPO'))") \
+    2>/dev/null || { echo "vlmeval does not import from $VLMEVALKIT_REPO" >&2; exit 1; }
 fi
 echo "sgt-eval installed in $venv ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

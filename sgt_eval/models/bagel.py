@@ -233,8 +233,8 @@ class BagelModel:
         return {"path": self.path, "checkpoint": self.checkpoint, "upstream": UPSTREAM.describe(self.clone),
                 "attention": "flash_attn" if flash_attn_available() else "sdpa (sgt_eval.models.varlen)",
                 "think": self.think, "think_images": self.think_images, "max_think_tokens": self.max_think_tokens, "width": self.width,
-                "height": self.height, "generate": dataclasses.asdict(self.generate_sampler),
-                "edit": dataclasses.asdict(self.edit_sampler), "generator": "torch CPU, seeded per image",
+                "height": self.height, "generate": options.plain(self.generate_sampler),
+                "edit": options.plain(self.edit_sampler), "generator": "torch CPU, seeded per image",
                 **self.settings, "torch": torch.__version__, "transformers": transformers.__version__}
 
     def _image(self, inputs: list[Any], seed: int, sampler: Sampler, **shape: Any) -> Image.Image:
@@ -285,22 +285,26 @@ class BagelModel:
         return model
 
     def _dispatch(self, model: Any, weights: Path, dtype: torch.dtype, device_map: str) -> Any:
-        """Load the EMA weights onto the device(s) with accelerate, as upstream does (hooks move inputs)."""
-        from accelerate import infer_auto_device_map, load_checkpoint_and_dispatch
+        """Load the EMA weights. On GPUs as upstream does: accelerate places the layers (one GPU, or all with
+        ``device_map=auto``) and its hooks move the inputs; on the CPU the weights are simply loaded."""
+        from accelerate import infer_auto_device_map, load_checkpoint_and_dispatch, load_checkpoint_in_model
 
-        if device_map == "auto":
-            placement = infer_auto_device_map(model, no_split_module_classes=["Bagel", "Qwen2MoTDecoderLayer"])
+        if self.device.type == "cpu":
+            load_checkpoint_in_model(model, str(weights), device_map={"": "cpu"}, dtype=dtype)
+        else:
+            gpus = None if device_map == "auto" else {self.device.index or torch.cuda.current_device():
+                                                      torch.cuda.mem_get_info(self.device)[0]}
+            placement = infer_auto_device_map(model, max_memory=gpus,
+                                              no_split_module_classes=["Bagel", "Qwen2MoTDecoderLayer"])
             first = placement.get(SAME_DEVICE[0], 0)
             placement.update({name: first for name in SAME_DEVICE})
-        else:
-            placement = {"": str(self.device)}
-        model = load_checkpoint_and_dispatch(model, checkpoint=str(weights), device_map=placement, dtype=dtype,
-                                             force_hooks=True).eval()
+            model = load_checkpoint_and_dispatch(model, checkpoint=str(weights), device_map=placement, dtype=dtype,
+                                                 force_hooks=True)
         empty = [name for name, p in model.named_parameters() if p.is_meta]
         if empty:
             raise UserError(f"{weights} lacks {len(empty)} of the model's weights (e.g. {empty[0]}); is it a BAGEL "
                             f"EMA for this llm_config.json / vit_config.json?")
-        return model
+        return model.eval()
 
     def _transform_class(self) -> Any:
         """Upstream's ImageTransform when it imports (it needs torchvision and OpenCV), else the PIL twin."""

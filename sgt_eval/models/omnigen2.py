@@ -199,7 +199,7 @@ class OmniGen2Model:
         return {"path": self.path, "checkpoint": self.checkpoint, "text_encoder_overlay": self.overlay,
                 "mllm": self.mllm.describe(), "dtype": self.mllm.settings["dtype"], "device": str(self.device),
                 "upstream": UPSTREAM.describe(self.clone) if self.clone else None,
-                **{task: dataclasses.asdict(s) for task, s in self.samplers.items()}, **self.settings,
+                **{task: options.plain(s) for task, s in self.samplers.items()}, **self.settings,
                 "generator": "cpu, one per image"}
 
     def _call(self, sampler: Sampler, seed: int, **inputs: Any) -> Image.Image:

@@ -109,6 +109,13 @@ def task_samplers(given: dict[str, Any], generate: T, edit: T) -> dict[str, T]:
     return made
 
 
+def plain(settings: Any) -> dict[str, Any]:
+    """A sampler dataclass as run.json stores it (tuples become lists), so a resumed run compares equal."""
+    import json
+
+    return json.loads(json.dumps(dataclasses.asdict(settings)))
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:1``...; CUDA must be present."""
     import torch

@@ -39,8 +39,8 @@ PROTOCOL_COMMIT = "e8e78f05"
 
 
 def installed_vlmevalkit() -> dict[str, Any]:
-    """Which VLMEvalKit is imported: its distribution and version, and the git commit when it was
-    installed from a clone (``pip install -e <clone>``); releases on PyPI (ms-vlmeval) carry no commit."""
+    """Which VLMEvalKit is imported: the distribution that owns the imported ``vlmeval`` package, its version,
+    and the git commit when it is an editable install of a clone (PyPI releases such as ms-vlmeval carry none)."""
     import json as json_module
     from importlib import metadata
 
@@ -48,16 +48,17 @@ def installed_vlmevalkit() -> dict[str, Any]:
 
     from sgt_eval.manifest import git_revision
 
-    for name in ("vlmeval", "ms-vlmeval", "nvidia-vlmeval"):
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            continue
+    package = Path(vlmeval.__file__).resolve().parent
+    for dist in metadata.distributions():
         origin = json_module.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
-        revision = git_revision(Path(origin.removeprefix("file://"))) if origin.startswith("file://") else None
-        return {"distribution": name, "version": dist.version, "commit": revision["sha"] if revision else None,
-                "path": str(Path(vlmeval.__file__).parent)}
-    return {"distribution": None, "version": None, "commit": None, "path": str(Path(vlmeval.__file__).parent)}
+        source = Path(origin.removeprefix("file://")).resolve() if origin.startswith("file://") else None
+        owns = any(Path(str(dist.locate_file(f))).resolve() == package / "__init__.py" for f in dist.files or ()
+                   if str(f).replace("\\", "/").endswith("vlmeval/__init__.py"))
+        if (source is not None and package.is_relative_to(source)) or owns:
+            revision = git_revision(source) if source is not None else None
+            return {"distribution": dist.metadata["Name"], "version": dist.version,
+                    "commit": revision["sha"] if revision else None, "path": str(package)}
+    return {"distribution": None, "version": None, "commit": None, "path": str(package)}
 
 
 @dataclass

@@ -64,7 +64,7 @@ def test_images_are_seeded_per_request_and_sized(bagel):
 
 def test_samplers_are_recorded(bagel):
     described = bagel.describe()
-    assert described["generate"]["cfg_interval"] == (0.4, 1.0) and described["generate"]["steps"] == 3
+    assert described["generate"]["cfg_interval"] == [0.4, 1.0] and described["generate"]["steps"] == 3
     assert described["edit"]["renorm_type"] == "text_channel" and described["edit"]["cfg_img"] == 2.0
     assert described["upstream"]["git"]["sha"] and described["attention"].startswith(("flash_attn", "sdpa"))
     assert described["dtype"] == "bfloat16"
