@@ -162,6 +162,10 @@ def attribute(args: argparse.Namespace) -> list[Path]:
     if not samples:
         raise UserError(f"--data {args.data}: attribution needs samples with answers (shapes:N or bench:NAME)")
     model = load_model(args.model, parse_model_args(args.model_args), args.seed)
+    model = getattr(model, "mllm", model)  # omnigen2: its transformers MLLM is what answers
+    if not hasattr(model, "processor"):  # integrated gradients run through a transformers model's embeddings
+        raise UserError(f"probe attribute works on transformers models (tiny-random, hf:, omnigen2:), not "
+                        f"{args.model}; its attention and hidden-state probes do work")
     directory = capture_dir(Path(args.out), args.data) / "attribution"
     name = run_name(Path(args.out))
     base_file = capture_dir(Path(args.baseline), args.data) / "attribution" / "maps.json" if args.baseline else None

@@ -90,7 +90,7 @@ def parse_options(backend: str, options: Mapping[str, Parser], model_args: Mappi
     """Typed options from ``--model-args``; an unknown key names the backend's known ones."""
     unknown = sorted(set(model_args) - set(options))
     if unknown:
-        raise UserError(f"--model-args {unknown[0]!r} is not a {backend} option (known: {', '.join(options)})")
+        raise UserError(f"--model-args {unknown[0]!r} is not an option of the {backend} backend (known: {', '.join(options)})")
     return {key: options[key](key, value) for key, value in model_args.items()}
 
 

@@ -109,7 +109,8 @@ FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], object]] = {
 
 
 def test_every_registered_backend_has_a_factory():
-    assert set(FACTORIES) == set(BACKENDS.names())
+    shipped = {e.name for e in BACKENDS.entries() if e.target.startswith("sgt_eval.")}  # not tests' own models
+    assert set(FACTORIES) == shipped
 
 
 def picture(seed: int, width: int, height: int) -> Image.Image:

@@ -99,7 +99,7 @@ def test_a_text_encoder_that_does_not_fit_is_refused(base, tmp_path):
         load_model(f"omnigen2:{base}", {**MLLM_ARGS, "checkpoint": str(tmp_path)}, 0)
     with pytest.raises(UserError, match="no mllm/config.json"):
         load_model(f"omnigen2:{tmp_path}", MLLM_ARGS, 0)
-    with pytest.raises(UserError, match="not a omnigen2 option"):
+    with pytest.raises(UserError, match="not an option of the omnigen2 backend"):
         load_model(f"omnigen2:{base}", {"colour": "red"}, 0)
 
 
