@@ -166,6 +166,8 @@ class BagelModel:
             if not needed.is_file():
                 raise UserError(f"bagel:{path}: {needed} is missing (a BAGEL-7B-MoT folder has llm_config.json, "
                                 f"vit_config.json, ae.safetensors, ema.safetensors and the tokenizer files)")
+        if weights.suffix != ".safetensors":  # DESIGN.md section 9: no pickles for weights
+            raise UserError(f"--model-args ema={ema}: BAGEL weights are loaded from .safetensors files only")
         self.clone = UPSTREAM.locate(repo)
         self.device = options.resolve_device(device)
         self.generate_sampler, self.edit_sampler = generate, edit

@@ -150,6 +150,9 @@ def test_bad_bagel_arguments_are_user_errors(repo, checkpoint, tmp_path, monkeyp
         load_model(f"bagel:{checkpoint}", {"repo": str(repo), "cfg_interval": "0.9:0.1"}, 0)
     with pytest.raises(UserError, match="multiple of 16"):
         load_model(f"bagel:{checkpoint}", {"repo": str(repo), "width": "100"}, 0)
+    (tmp_path / "ema.bin").write_bytes(b"pickle")
+    with pytest.raises(UserError, match=".safetensors files only"):
+        load_model(f"bagel:{checkpoint}", {"repo": str(repo), "ema": str(tmp_path / "ema.bin")}, 0)
 
 
 def test_an_installed_flash_attn_is_what_bagel_calls(repo, checkpoint, tmp_path):
@@ -174,3 +177,14 @@ def test_an_installed_flash_attn_is_what_bagel_calls(repo, checkpoint, tmp_path)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.stdout.split()[-2:] == ["flash_attn", "True"], done.stderr[-2000:]
+
+
+def test_fp32_weights_and_thinking_mode(repo, checkpoint):
+    model = load_model(f"bagel:{checkpoint}", {**BAGEL_ARGS, "repo": str(repo), "dtype": "float32", "think": "true",
+                                               "max_think_tokens": "8"}, 0)
+    assert {p.dtype for p in model.model.parameters()} == {torch.float32}
+    assert model.describe()["dtype"] == "float32" and model.describe()["think"] is True
+    answer, = model.answer([Query("Is there a red circle?", (picture(1),))], max_new_tokens=4)
+    assert isinstance(answer, str) and "</think>" not in answer
+    image, = model.generate_images([GenRequest("a red square", 3)])
+    assert image.size == (64, 64)  # the gen path casts to bf16: autocast makes fp32 weights accept it

@@ -101,6 +101,8 @@ def test_a_text_encoder_that_does_not_fit_is_refused(base, tmp_path):
         load_model(f"omnigen2:{tmp_path}", MLLM_ARGS, 0)
     with pytest.raises(UserError, match="not an option of the omnigen2 backend"):
         load_model(f"omnigen2:{base}", {"colour": "red"}, 0)
+    with pytest.raises(UserError, match="cpu_offload=true needs a CUDA device"):
+        load_model(f"omnigen2:{base}", {**MLLM_ARGS, "cpu_offload": "true"}, 0)
 
 
 @pytest.fixture(scope="module")
