@@ -22,7 +22,7 @@ PACKAGES = ("torch", "transformers", "tokenizers", "accelerate", "numpy", "pillo
 # Model fields that may change when a run is resumed (where it runs, not what it computes);
 # any other field of the model's description (weights, dtype, attention, sampler steps, cfg,
 # size...) must stay the same.
-RESUME_NEUTRAL = frozenset({"args", "path", "device", "device_map", "cpu_offload", "torch", "transformers",
+RESUME_NEUTRAL = frozenset({"args", "path", "repo", "device", "device_map", "cpu_offload", "torch", "transformers",
                             "diffusers"})
 
 

@@ -187,8 +187,8 @@ class BagelModel:
             model=self.model, vae_model=self.vae, tokenizer=tokenizer, vae_transform=transform(vae_max, vae_min, 16),
             vit_transform=transform(vit_max, vit_min, 14), new_token_ids=self.token_ids)
         self.settings = {"dtype": dtype, "device": str(self.device), "device_map": device_map,
-                         "ema": str(weights), "transforms": {"vit": [vit_max, vit_min, 14], "vae": [vae_max, vae_min, 16],
-                                                             "implementation": transform.__name__},
+                         "transforms": {"vit": [vit_max, vit_min, 14], "vae": [vae_max, vae_min, 16],
+                                        "implementation": transform.__name__},
                          "max_latent_size": max_latent_size}
         self.checkpoint = {"folder": checkpoint_fingerprint(str(folder), None),
                            "ema": checkpoint_fingerprint(str(weights.parent), None) if ema else None}
@@ -232,10 +232,10 @@ class BagelModel:
             return trace_bagel(self, batch, reducers, answers=answers, lexicon=lexicon)
 
     def describe(self) -> dict[str, Any]:
-        return {"path": self.path, "checkpoint": self.checkpoint, "upstream": UPSTREAM.describe(self.clone),
+        return {"path": self.path, "checkpoint": self.checkpoint, **UPSTREAM.describe(self.clone),
                 "attention": "flash_attn" if flash_attn_available() else "sdpa (sgt_eval.models.varlen)",
-                "think": self.think, "think_images": self.think_images, "max_think_tokens": self.max_think_tokens, "width": self.width,
-                "height": self.height, "generate": options.plain(self.generate_sampler),
+                "think": self.think, "think_images": self.think_images, "max_think_tokens": self.max_think_tokens,
+                "width": self.width, "height": self.height, "generate": options.plain(self.generate_sampler),
                 "edit": options.plain(self.edit_sampler), "generator": "torch CPU, seeded per image",
                 **self.settings, "torch": torch.__version__, "transformers": transformers.__version__}
 

@@ -198,7 +198,7 @@ class OmniGen2Model:
     def describe(self) -> dict[str, Any]:
         return {"path": self.path, "checkpoint": self.checkpoint, "text_encoder_overlay": self.overlay,
                 "mllm": self.mllm.describe(), "dtype": self.mllm.settings["dtype"], "device": str(self.device),
-                "upstream": UPSTREAM.describe(self.clone) if self.clone else None,
+                **(UPSTREAM.describe(self.clone) if self.clone else {"upstream": None}),
                 **{task: options.plain(s) for task, s in self.samplers.items()}, **self.settings,
                 "generator": "cpu, one per image"}
 

@@ -84,5 +84,6 @@ class Upstream:
                             f"(its requirements.txt) into this environment") from err
 
     def describe(self, clone: Path) -> dict[str, Any]:
-        """The clone's path and commit, for ``run.json``."""
-        return {"path": str(clone), "git": git_revision(clone)}
+        """For ``run.json``: ``repo`` (where the clone is; may change when a run is resumed elsewhere) and
+        ``upstream`` (its commit, which must not)."""
+        return {"repo": str(clone), "upstream": {"url": self.url, "git": git_revision(clone)}}

@@ -125,7 +125,8 @@ def test_images_through_upstreams_pipeline_are_seeded_and_sized(generator_base):
     assert edited.size == (80, 48)
     described = model.describe()
     assert described["generate"]["cfg_text"] == 4.0 and described["edit"]["cfg_img"] == 2.0
-    assert described["scheduler"] == "euler" and described["upstream"]["path"] == str(repo.resolve())
+    assert described["scheduler"] == "euler" and described["repo"] == str(repo.resolve())
+    assert described["upstream"]["git"]["sha"]
 
 
 def test_sgt_transformer_and_dpm_scheduler(generator_base, fine_tuned, tmp_path):
