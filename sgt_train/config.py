@@ -62,7 +62,7 @@ class TrainConfig:
     precision: str = "fp32"         # fp32 or bf16 (autocast; weights and optimizer stay fp32)
     grad_checkpointing: bool = False
     strategy: str = "auto"          # auto, single, ddp, fsdp or deepspeed
-    deepspeed: str | None = None    # DeepSpeed JSON config (strategy deepspeed)
+    deepspeed: str | None = None    # DeepSpeed JSON config (strategy deepspeed), relative to the YAML file
     threads: int = 0                # torch threads per process; 0 = cores / processes
 
 
@@ -111,24 +111,45 @@ class Config:
 
 
 def load_config(path: Path | None, overrides: list[str] = ()) -> Config:
-    """The config of ``path`` (None: all defaults) with ``--section.key value`` overrides applied."""
-    data: dict[str, Any] = {}
-    source = str(path) if path else "defaults"
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark else ""
-            raise UserError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise UserError(f"{path}: a config is a mapping of sections (model:, data:, train: ...)")
-        data = loaded or {}
-    config = _build(Config, data, source, "")
-    return apply_overrides(config, overrides)
+    """The config of ``path`` (None: all defaults) with ``--section.key value`` overrides applied.
+
+    A file may start from another with ``base: other.yaml`` (relative to the file); its own keys
+    then replace the base's, section by section. ``train.deepspeed`` is relative to the file too.
+    """
+    data = _read(Path(path)) if path is not None else {}
+    config = _build(Config, data, str(path) if path else "defaults", "")
+    return apply_overrides(config, list(overrides))
+
+
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise UserError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise UserError(f"{path}: a config is a mapping of sections (model:, data:, train: ...)")
+    data = dict(loaded or {})
+    deepspeed = (data.get("train") or {}).get("deepspeed")
+    if isinstance(deepspeed, str) and not Path(deepspeed).is_absolute():
+        data["train"] = {**data["train"], "deepspeed": str(path.parent / deepspeed)}
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = path.parent / str(base)
+    if base_path.resolve() in seen:
+        raise UserError(f"{path}: base {base} includes itself")
+    return _merge(_read(base_path, (*seen, path.resolve())), data)
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:

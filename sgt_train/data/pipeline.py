@@ -87,7 +87,7 @@ class StepData(torch.utils.data.Dataset):
         index = ref.index
         for _ in range(MAX_REPLACEMENTS):
             try:
-                return self._encode(ref.source, items[index], ref.position)
+                return self.encode(ref.source, items[index], ref.position)
             except BadSample as err:
                 if not self.skip_bad:
                     raise
@@ -96,7 +96,8 @@ class StepData(torch.utils.data.Dataset):
         raise BadSample("too many bad samples", f"{MAX_REPLACEMENTS} {ref.source} items in a row are bad "
                                                 f"(last: {skipped[-1]['detail']})")
 
-    def _encode(self, source: str, item: ProxyItem | SftItem, position: int) -> Encoded:
+    def encode(self, source: str, item: ProxyItem | SftItem, position: int) -> Encoded:
+        """One item of ``source`` at stream ``position``: its tokens, pixels and, for proxies, target and noise."""
         if source == "vqa":
             assert isinstance(item, SftItem)
             images = [open_rgb(path, item.where) for path in item.images]

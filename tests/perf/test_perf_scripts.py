@@ -50,3 +50,9 @@ def test_probe_overhead_prints_every_section():
     assert len(re.findall(r"ratio [\d.]+ \(goal <= 1.3\)", out)) == 2, out
     assert len(re.findall(r"ratio hook / eager = [\d.]+", out)) == 2, out
     assert "ratio scikit-learn" in out, out
+
+
+def test_train_throughput_prints_the_mixing_ratio_and_wait_share():
+    out = run_script("train_throughput.py", "--steps", "3", "--micro-batch", "3", "--rounds", "1", "--workers", "0")
+    assert re.search(r"ratio mixing / single = [\d.]+ \(overhead [+-][\d.]+%; goal <= 5%\)", out), out
+    assert re.search(r"data-loader wait share of step time [\d.]+%", out), out
