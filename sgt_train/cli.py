@@ -47,6 +47,8 @@ def _train(argv: list[str]) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run folder")
     parser.add_argument("--skip-bad-samples", action="store_true",
                         help="count, log and replace unusable samples instead of stopping at the first")
+    # the deepspeed launcher passes --local_rank=N (the LOCAL_RANK variable says the same)
+    parser.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)
     args, overrides = parser.parse_known_args(argv)
     from sgt_train.config import load_config
 

@@ -13,6 +13,7 @@ steps save. ``sgt-train`` (:mod:`sgt_train.cli`) runs it in one process, under `
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -96,7 +97,12 @@ class SGTRecipe:
         self.image_processor = transformers.AutoImageProcessor.from_pretrained(self.init_dir)
         self.encoder = Encoder(self.tokenizer, self.image_processor, c.data.max_length)
         if c.train.grad_checkpointing:
-            model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            backbone = model.backbone  # transformers 5 renamed the switch; 4.x has only the old name
+            enable = getattr(backbone, "activation_checkpointing_enable", None)
+            if enable is not None:
+                enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.head.gradient_checkpointing = True
         model.train()
         self.engine = self._engine(model)
@@ -105,7 +111,11 @@ class SGTRecipe:
             self.resume(latest)
         if self.runtime.main:
             self.manifest = run_manifest(c, self.data, self.plan, self.strategy, self.runtime.world_size, self.init_dir)
-            write_json_atomic(self.out / "run.json", self.manifest)
+            previous = self.out / "run.json"
+            if latest is not None and previous.is_file():  # a resumed run keeps its birth date and says when it resumed
+                old = json.loads(previous.read_text(encoding="utf-8"))
+                self.manifest.update(created=old["created"], resumed=[*old.get("resumed", []), self.manifest["created"]])
+            write_json_atomic(previous, self.manifest)
         self.tracker = Tracker(self.out, start_step=self.start_step, total_steps=c.train.steps, config=c.to_dict(),
                                enabled=self.runtime.main, tensorboard=c.log.tensorboard, wandb=c.log.wandb)
 
@@ -187,7 +197,7 @@ class SGTRecipe:
             data, batch_size=None, sampler=range(self.start_step, c.train.steps), collate_fn=identity,
             num_workers=c.data.num_workers, worker_init_fn=_worker_init,
             prefetch_factor=2 if c.data.num_workers else None)
-        last = ckpt.latest(self.out) if self.start_step == c.train.steps else None
+        last = ckpt.latest(self.out) if self.start_step >= c.train.steps else None  # nothing left: republish
         waited_from = time.perf_counter()
         for payload in loader:
             fetched = time.perf_counter()

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from sgt_eval.errors import UserError
+from sgt_eval.paths import cache_root
 from sgt_train.data import instructions
 from sgt_train.data.common import BadSample, SkipLog
 from sgt_train.data.sam import map_path, read_list
@@ -132,14 +133,8 @@ def test_shapesworld_emits_both_formats_with_exact_maps(shapes_data: Path):
 def test_the_training_world_shares_no_scene_with_the_evaluation_world(shapes_data: Path):
     from sgt_eval.world import ensure_world, read_scenes
 
-    evaluation = ensure_world(cache_root_world())
+    evaluation = ensure_world(cache_root() / "world")
     for bench in ("cvbench", "pope", "vsr", "mmvp", "hallusionbench"):
         train = {json.dumps(s.to_json(), sort_keys=True) for s in read_scenes(shapes_data / "world", bench).values()}
         test = {json.dumps(s.to_json(), sort_keys=True) for s in read_scenes(evaluation, bench).values()}
         assert train and test and not train & test, bench
-
-
-def cache_root_world() -> Path:
-    from sgt_eval.paths import cache_root
-
-    return cache_root() / "world"

@@ -117,3 +117,14 @@ def test_the_same_step_gives_the_same_losses_and_gradient_whatever_its_layout(tm
         for key in ("loss_text", "loss_image", "grad_norm"):
             assert split[key] == pytest.approx(one[key], rel=1e-4), key
         assert one["ratio"] == split["ratio"] == {"seg": 4, "vqa": 2}
+
+
+def test_cycle_mixing_bf16_checkpointing_and_cosine_train(tmp_path: Path, shapes_data):
+    out = tmp_path / "run"
+    assert main(["--config", str(CONFIG), "--out", str(out), "--train.steps", "3", "--train.micro_batch", "2",
+                 "--train.grad_accum", "3", "--data.mixing", "cycle", "--train.precision", "bf16",
+                 "--train.grad_checkpointing", "true", "--optim.schedule", "cosine", "--optim.warmup_steps", "1",
+                 "--data.shapes_scale", "1", "--log.samples", "0", "--data.num_workers", "0", *SMALL_MODEL]) == 0
+    rows = metrics(out)
+    assert all(r["ratio"] == {"seg": 4, "vqa": 2} and np.isfinite(r["loss"]) for r in rows)
+    assert rows[0]["lr"] == pytest.approx(1e-3) and rows[-1]["lr"] < rows[1]["lr"]  # warm-up, then cosine decay
