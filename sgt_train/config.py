@@ -41,7 +41,8 @@ class DataConfig:
     sft: tuple[str, ...] = ()       # LLaVA-OneVision JSON / JSONL files
     sft_image_root: str | None = None
     proxy: str = "segmentation"     # segmentation, edge, depth or reconstruction
-    edge_source: str = "sobel"
+    mask_source: str = "colour"     # segmentation targets: colour (sam_mask/) or instances (sam_instances/)
+    edge_source: str = "sobel"      # edge targets: sobel (computed) or file (sam_edge/)
     depth_model: str | None = None
     ratio: str = "2:1"              # proxy : VQA samples in every optimizer step
     mixing: str = "mix"             # mix (samples of both kinds in a micro-batch) or cycle (one kind per micro-batch)
@@ -63,7 +64,7 @@ class TrainConfig:
     grad_checkpointing: bool = False
     strategy: str = "auto"          # auto, single, ddp, fsdp or deepspeed
     deepspeed: str | None = None    # DeepSpeed JSON config (strategy deepspeed), relative to the YAML file
-    threads: int = 0                # torch threads per process; 0 = cores / processes
+    threads: int = 0                # torch threads per process; 0 = cores / processes - data workers
 
 
 @dataclass(frozen=True)

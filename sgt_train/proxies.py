@@ -3,8 +3,9 @@
 One name switches the proxy (``data.proxy``), so the SGT proxy ablation is a sweep:
 
 - ``segmentation``: the colour-coded instance mask. Read from the SAM-SGT mask PNG beside the image
-  (``sam_mask/``), resized to the image with nearest-neighbour sampling so no new colours appear.
-  Masks can be made from instance-id arrays with :func:`colour_instances` and its palette.
+  (``sam_mask/``), resized to the image with nearest-neighbour sampling so no new colours appear; or,
+  with ``mask_source: instances``, rendered from an instance-id PNG (``sam_instances/``, 0 = background)
+  with :func:`colour_instances` and its documented palette.
 - ``edge``: a binary edge map of the input image (Sobel gradient magnitude of the luminance above a
   threshold, white on black), computed at the target size; ``edge_source: file`` reads ``sam_edge/``
   maps instead (ShapesWorld writes exact instance boundaries).
@@ -27,7 +28,7 @@ from PIL import Image
 from scipy import ndimage
 
 from sgt_eval.errors import UserError
-from sgt_train.data.common import open_rgb
+from sgt_train.data.common import BadSample, open_rgb
 from sgt_train.data.sam import ProxyItem
 
 PROXIES = ("segmentation", "edge", "depth", "reconstruction")
@@ -92,6 +93,16 @@ def _resized_map(kind: str, resample: Image.Resampling) -> Callable[[ProxyItem, 
     return make
 
 
+def _instances(item: ProxyItem, image: Image.Image, size: int) -> Image.Image:
+    path = item.map_path("instances")
+    try:
+        ids = np.asarray(Image.open(path))
+    except (OSError, ValueError) as err:
+        raise BadSample("corrupt image", f"{item.where}: instance map {path} is not readable ({err})") from None
+    return colour_instances(ids).resize(image.size, Image.Resampling.NEAREST).resize((size, size),
+                                                                                     Image.Resampling.NEAREST)
+
+
 def _depth_model(model_id: str) -> Callable[[ProxyItem, Image.Image, int], Image.Image]:
     from transformers import pipeline  # only users of a depth model pay for it
 
@@ -103,10 +114,16 @@ def _depth_model(model_id: str) -> Callable[[ProxyItem, Image.Image, int], Image
     return make
 
 
-def make_proxy(name: str, *, edge_source: str = "sobel", depth_model: str | None = None) -> Proxy:
+def make_proxy(name: str, *, edge_source: str = "sobel", depth_model: str | None = None,
+               mask_source: str = "colour") -> Proxy:
     """The proxy called ``name`` (one of :data:`PROXIES`) with its options."""
     if name == "segmentation":
-        return Proxy(name, ("mask",), _resized_map("mask", Image.Resampling.NEAREST), {})
+        if mask_source == "instances":
+            return Proxy(name, ("instances",), _instances, {"mask_source": "instances", "palette": "PALETTE"})
+        if mask_source != "colour":
+            raise UserError(f"data.mask_source {mask_source!r} must be colour (sam_mask/ PNGs) or instances "
+                            f"(sam_instances/ id maps coloured with the palette)")
+        return Proxy(name, ("mask",), _resized_map("mask", Image.Resampling.NEAREST), {"mask_source": "colour"})
     if name == "edge":
         if edge_source not in ("sobel", "file"):
             raise UserError(f"data.edge_source {edge_source!r} must be sobel (computed) or file (sam_edge/ maps)")

@@ -13,6 +13,7 @@ steps save. ``sgt-train`` (:mod:`sgt_train.cli`) runs it in one process, under `
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -79,9 +80,13 @@ class SGTRecipe:
             raise UserError(f"optim.schedule {c.optim.schedule!r} must be constant or cosine")
         if c.train.precision not in ("fp32", "bf16"):
             raise UserError(f"train.precision {c.train.precision!r} must be fp32 or bf16")
+        if self._wants_deepspeed() and importlib.util.find_spec("deepspeed") is None:
+            raise UserError("train.strategy deepspeed needs DeepSpeed: pip install 'sgt-eval[train]'")
         self.runtime: Runtime = start("deepspeed" if self._wants_deepspeed() else None)
         self.strategy = self._strategy()
-        torch.set_num_threads(c.train.threads or max(1, (os.cpu_count() or 1) // self._local_world()))
+        # the cores are shared by the ranks on this machine and their data loader workers
+        cores = (os.cpu_count() or 1) // self._local_world() - c.data.num_workers
+        torch.set_num_threads(c.train.threads or max(1, cores))
         latest = self._check_out()
         self.skips = SkipLog()
         self.data: RunData = self._on_rank0_first(lambda: read_data(c, self.skips))
@@ -97,13 +102,7 @@ class SGTRecipe:
         self.image_processor = transformers.AutoImageProcessor.from_pretrained(self.init_dir)
         self.encoder = Encoder(self.tokenizer, self.image_processor, c.data.max_length)
         if c.train.grad_checkpointing:
-            backbone = model.backbone  # transformers 5 renamed the switch; 4.x has only the old name
-            enable = getattr(backbone, "activation_checkpointing_enable", None)
-            if enable is not None:
-                enable(activation_checkpointing_kwargs={"use_reentrant": False})
-            else:
-                backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            model.head.gradient_checkpointing = True
+            model.checkpoint_activations()
         model.train()
         self.engine = self._engine(model)
         self.ema = EMA(self.engine.local_tensors(), c.optim.ema_decay)
@@ -159,10 +158,8 @@ class SGTRecipe:
         if c.train.deepspeed is None:
             raise UserError("train.strategy deepspeed needs train.deepspeed: a DeepSpeed JSON such as "
                             "sgt_train/configs/ds_zero2.json")
-        try:
-            from sgt_train.deepspeed_engine import DeepSpeedEngine, deepspeed_config
-        except ImportError:
-            raise UserError("DeepSpeed is not installed: pip install 'sgt-eval[train]'") from None
+        from sgt_train.deepspeed_engine import DeepSpeedEngine, deepspeed_config
+
         config = deepspeed_config(Path(c.train.deepspeed), c.train, c.optim, self.runtime.world_size)
         return DeepSpeedEngine(model, self.runtime, config, c.train.precision)
 

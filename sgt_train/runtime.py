@@ -34,7 +34,9 @@ class Runtime:
         """The sum of ``values`` over ranks (a new tensor; float64 keeps counts exact)."""
         values = values.detach().to(torch.float64).clone()
         if self.distributed:
-            dist.all_reduce(values.to(self.device) if self.device.type == "cuda" else values)
+            buffer = values.to(self.device)  # nccl reduces device tensors only
+            dist.all_reduce(buffer)
+            values = buffer.cpu()
         return values
 
     def barrier(self) -> None:

@@ -17,7 +17,7 @@ from sgt_train.data.pipeline import Sources
 from sgt_train.data.sam import read_list
 from sgt_train.data.sft import read_sft
 from sgt_train.mixing import MixingPlan, parse_ratio
-from sgt_train.models.build import build_tiny_umm
+from sgt_train.models.build import VERSION, build_tiny_umm
 from sgt_train.proxies import Proxy, make_proxy
 
 
@@ -33,7 +33,7 @@ def read_data(config: Config, skips: SkipLog) -> RunData:
     """Read and check the configured lists (the ShapesWorld training set when none is given)."""
     d = config.data
     ratio = parse_ratio(d.ratio)
-    proxy = make_proxy(d.proxy, edge_source=d.edge_source, depth_model=d.depth_model)
+    proxy = make_proxy(d.proxy, edge_source=d.edge_source, depth_model=d.depth_model, mask_source=d.mask_source)
     seg_list, sft, files = d.seg_list, list(d.sft), {}
     seg_root = d.seg_root
     if seg_list is None and not sft:
@@ -69,7 +69,7 @@ def init_checkpoint(config: Config) -> Path:
         if not folder.is_dir():
             raise UserError(f"model.init {model.init!r} is neither 'tiny' nor a checkpoint folder")
         return folder
-    folder = cache_root() / "models" / f"tiny-umm-{model.size.key()}-seed{model.seed}"
+    folder = cache_root() / "models" / f"{VERSION}-{model.size.key()}-seed{model.seed}"
     return build_once(folder, lambda scratch: build_tiny_umm(scratch, model.size, model.seed), "head_config.json")
 
 

@@ -4,8 +4,8 @@ The rule is the SGT release's (``SGT:BAGEL/data/sam_190k.py``)::
 
     .../sam_selection/sa_1.jpg  ->  .../sam_mask/sa_1.png
 
-Depth and edge maps, where a dataset has them (ShapesWorld writes both), follow the same rule with
-``sam_depth`` and ``sam_edge``. Relative lines are resolved under a configurable root (default: the
+Depth and edge maps and instance-id maps, where a dataset has them (ShapesWorld writes all three),
+follow the same rule with ``sam_depth``, ``sam_edge`` and ``sam_instances``. Relative lines are resolved under a configurable root (default: the
 list file's folder); absolute lines are used as they are. Blank lines and lines starting with ``#``
 are ignored; every other line keeps its number, so a bad entry is reported as ``list.txt:<line>``.
 """
@@ -21,7 +21,7 @@ from sgt_train.data.common import BadSample, SkipLog, resolve
 
 IMAGE_FOLDER = "sam_selection"
 # target kind -> the folder that replaces IMAGE_FOLDER in the image's path
-MAP_FOLDERS = {"mask": "sam_mask", "depth": "sam_depth", "edge": "sam_edge"}
+MAP_FOLDERS = {"mask": "sam_mask", "depth": "sam_depth", "edge": "sam_edge", "instances": "sam_instances"}
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ class ProxyItem:
     where: str
 
     def map_path(self, kind: str) -> Path:
-        """The image's ``mask``, ``depth`` or ``edge`` map by the SAM-SGT path rule."""
+        """The image's ``mask``, ``depth``, ``edge`` or ``instances`` map by the SAM-SGT path rule."""
         return Path(map_path(str(self.image), kind))
 
 
 def map_path(image: str, kind: str) -> str:
-    """``sam_selection/x.jpg`` -> ``sam_mask/x.png`` (``kind`` is ``mask``, ``depth`` or ``edge``).
+    """``sam_selection/x.jpg`` -> ``sam_mask/x.png`` (``kind`` is a key of :data:`MAP_FOLDERS`).
 
     Only a whole ``sam_selection`` path component is replaced (SGT replaces the substring anywhere),
     and only a ``.jpg``/``.jpeg`` suffix becomes ``.png``: other suffixes are kept.

@@ -5,6 +5,7 @@
     world/<bench>/...            the understanding benchmarks' writers run with a *training* seed
     sam_selection/sw_<n>.jpg     every image of that world (SAM-SGT layout, JPEG q95)
     sam_mask/sw_<n>.png          its colour instance mask (sgt_train.proxies.colour_instances)
+    sam_instances/sw_<n>.png     its instance ids (16-bit; 0 = background, i + 1 = scene shape i)
     sam_depth/sw_<n>.png         exact depth: near bright, far dark, background black
     sam_edge/sw_<n>.png          exact instance boundaries, white on black
     sam_sgt.txt                  the SAM-SGT list file (paths relative to the folder)
@@ -39,7 +40,7 @@ from sgt_eval.world.files import Sink, save_image, write_json
 from sgt_eval.world.scene import IMAGE_SIZE, with_article
 from sgt_train.proxies import colour_instances
 
-VERSION = f"shapes-train-v2+{WORLD_VERSION}"
+VERSION = f"shapes-train-v3+{WORLD_VERSION}"
 MANIFEST = "shapes_train.json"
 SEG_LIST = "sam_sgt.txt"
 SFT_FILE = "llava_ov.json"
@@ -171,6 +172,7 @@ def _write_proxy_maps(out: Path, layout: Layout, number: int) -> str:
     name = f"sw_{number:06d}"
     save_image(layout.image, out / "sam_selection" / f"{name}.jpg")
     save_image(colour_instances(layout.mask), out / "sam_mask" / f"{name}.png")
+    save_image(Image.fromarray(layout.mask.astype(np.uint16)), out / "sam_instances" / f"{name}.png")
     save_image(depth_map(layout), out / "sam_depth" / f"{name}.png")
     save_image(edge_map(layout), out / "sam_edge" / f"{name}.png")
     return f"sam_selection/{name}.jpg"

@@ -21,6 +21,8 @@ from sgt_train.data.instructions import PHRASINGS
 from sgt_train.models.head import HeadConfig, ImageHead
 from sgt_train.models.umm import TinyUMM, save_umm
 
+# Bump whenever a fresh model's bytes can change (architecture, init, tokenizer corpus): built models are cached by it.
+VERSION = "tiny-umm-v2"
 TOKENIZER_SEED = 1  # the ShapesWorld training seed whose conversations train the tokenizer
 
 

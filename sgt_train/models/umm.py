@@ -49,10 +49,11 @@ class TinyUMM(nn.Module):
         ce_sum = text_ce_sum(logits, labels[supervised])
         rows = batch["image_rows"]                                             # (Bs,)
         mask = batch["attention_mask"][rows].bool()                            # (Bs, N), right-padded
-        width = int(mask.sum(1).max()) if rows.numel() else 0                  # proxy prompts are short: drop the
-        context = self.head.encode_context(hidden[rows, :width], mask[:, :width])  # padding of long VQA rows
+        width = int(mask.sum(1).max()) if rows.numel() else 0                  # proxy prompts are short: the head
+        where = self.visual_places(batch)[rows, :width]                        # skips the padding of VQA rows
+        condition = self.head.encode_context(hidden[rows, :width], mask[:, :width], where)
         x_t, velocity = noised(batch["target"], batch["noise"], batch["t"])    # (Bs, C, S, S)
-        prediction = self.head(x_t, batch["t"], context, mask[:, :width])
+        prediction = self.head(x_t, batch["t"], condition)
         mse_sum = velocity_mse_sum(prediction, velocity)
         return {"ce_sum": ce_sum + zero, "ce_count": supervised.sum(), "mse_sum": mse_sum,
                 "mse_count": torch.tensor(rows.numel())}
@@ -72,14 +73,44 @@ class TinyUMM(nn.Module):
             zero = visual(dummy, grid_thw=grid).pooler_output.sum() * 0.0
         return out.last_hidden_state, zero
 
+    def visual_places(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, N, 2): each image token's centre (row, column) as fractions of its image; NaN elsewhere.
+
+        Qwen2.5-VL lays an image's tokens out row-major over its merged patch grid (``image_grid_thw``
+        divided by the merge size), images in the order of the text.
+        """
+        ids = batch["input_ids"]
+        places = torch.full((*ids.shape, 2), float("nan"), device=ids.device)
+        grids = batch.get("image_grid_thw")
+        if grids is None:
+            return places
+        merge = self.backbone.config.vision_config.spatial_merge_size
+        centres = []
+        for t, h, w in grids.tolist():
+            rows, cols = h // merge, w // merge
+            ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+            yx = torch.stack([(ys.flatten() + 0.5) / rows, (xs.flatten() + 0.5) / cols], dim=-1)  # (h w, 2)
+            centres.append(yx.repeat(t, 1))
+        places[ids == self.backbone.config.image_token_id] = torch.cat(centres).to(places)
+        return places
+
+    def checkpoint_activations(self) -> None:
+        """Recompute the blocks' activations in backward instead of keeping them (less memory, more time)."""
+        enable = getattr(self.backbone, "activation_checkpointing_enable", None)  # the transformers 5 name
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            self.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.head.gradient_checkpointing = True
+
     @torch.inference_mode()
     def sample_images(self, batch: dict[str, torch.Tensor], noise: torch.Tensor, steps: int,
                       shift: float = 1.0) -> torch.Tensor:
         """Images in [-1, 1] (B, C, S, S) for every row of a prompt batch, from the given starting noise."""
         hidden, _ = self.hidden_states(batch)
         mask = batch["attention_mask"].bool()
-        context = self.head.encode_context(hidden, mask)
-        return euler_sample(lambda x, t: self.head(x, t, context, mask), noise, steps, shift).clamp(-1, 1)
+        condition = self.head.encode_context(hidden, mask, self.visual_places(batch))
+        return euler_sample(lambda x, t: self.head(x, t, condition), noise, steps, shift).clamp(-1, 1)
 
 
 def save_umm(directory: Path, model: TinyUMM, tokenizer: Any, image_processor: Any,

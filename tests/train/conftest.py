@@ -29,7 +29,7 @@ def small_data(tmp_path: Path, shapes_data: Path) -> Path:
     out = tmp_path / "data"
     lines = (shapes_data / "sam_sgt.txt").read_text().splitlines()[:12]
     for line in lines:
-        for folder in ("sam_selection", "sam_mask", "sam_depth", "sam_edge"):
+        for folder in ("sam_selection", "sam_mask", "sam_depth", "sam_edge", "sam_instances"):
             src = shapes_data / line.replace("sam_selection", folder).replace(".jpg", ".png" if folder != "sam_selection" else ".jpg")
             dst = out / src.relative_to(shapes_data)
             dst.parent.mkdir(parents=True, exist_ok=True)

@@ -91,3 +91,19 @@ def test_loss_sums_are_sums():
     assert velocity_mse_sum(prediction, target).item() == pytest.approx(1.0 + 4.0)
     logits = torch.tensor([[0.0, 0.0], [10.0, -10.0]])
     assert text_ce_sum(logits, torch.tensor([0, 0])).item() == pytest.approx(torch.log(torch.tensor(2.0)).item(), abs=1e-4)
+
+
+def test_the_last_euler_step_lands_on_the_heads_clean_image_prediction():
+    """x-prediction: an untrained head predicts a blank image, so sampling from any noise ends exactly there."""
+    from sgt_train.models.head import HeadConfig, ImageHead
+
+    head = ImageHead(HeadConfig(cond_dim=16, image_size=16, patch=8, hidden=32, layers=1, heads=2)).eval()
+    where = torch.full((2, 5, 2), float("nan"))
+    where[0, 1:5] = torch.tensor([[0.25, 0.25], [0.25, 0.75], [0.75, 0.25], [0.75, 0.75]])  # a 2 x 2 image
+    condition = head.encode_context(torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool), where)
+    assert condition.aligned[1].abs().sum() == 0 and condition.aligned[0].abs().sum() > 0  # no image: nothing aligned
+    assert torch.equal(condition.aligned[0, 0], condition.tokens[0, 1])  # the top-left patch reads the top-left token
+    noise = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        drawn = euler_sample(lambda x, t: head(x, t, condition), noise, steps=30, shift=3.0)
+    assert torch.allclose(drawn, torch.zeros_like(drawn), atol=1e-5)

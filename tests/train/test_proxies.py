@@ -48,9 +48,37 @@ def test_every_proxy_makes_a_target_of_the_head_size(name, shapes_data: Path):
         assert target.max() > 40 and target.min() == 0
 
 
+def test_masks_rendered_from_instance_ids_equal_the_given_colour_masks(shapes_data: Path):
+    given, rendered = make_proxy("segmentation"), make_proxy("segmentation", mask_source="instances")
+    assert rendered.needs == ("instances",)
+    for item in read_list(shapes_data / "sam_sgt.txt", needs=("mask", "instances"))[:20]:
+        image = Image.open(item.image).convert("RGB")
+        assert np.array_equal(np.asarray(given.target(item, image, 64)), np.asarray(rendered.target(item, image, 64)))
+
+
 def test_edge_maps_from_files_and_unknown_proxies():
     assert make_proxy("edge", edge_source="file").needs == ("edge",)
     with pytest.raises(UserError, match="data.edge_source 'canny'"):
         make_proxy("edge", edge_source="canny")
+    with pytest.raises(UserError, match="data.mask_source 'rle' must be colour"):
+        make_proxy("segmentation", mask_source="rle")
     with pytest.raises(UserError, match="data.proxy 'normals' is not a proxy; choose one of segmentation, edge"):
         make_proxy("normals")
+
+
+def test_depth_from_a_transformers_depth_model(tmp_path: Path, shapes_data: Path):
+    """A photo without depth maps: a depth-estimation model (here a tiny random DPT built from a config)."""
+    import transformers
+
+    config = transformers.DPTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+                                    image_size=64, patch_size=16, neck_hidden_sizes=[8, 16, 32, 32],
+                                    fusion_hidden_size=16, backbone_out_indices=[0, 1, 2, 3],
+                                    reassemble_factors=[4, 2, 1, 0.5])
+    transformers.DPTForDepthEstimation(config).save_pretrained(tmp_path / "dpt")
+    processor = getattr(transformers, "DPTImageProcessorPil", transformers.DPTImageProcessor)
+    processor(size={"height": 64, "width": 64}).save_pretrained(tmp_path / "dpt")
+    proxy = make_proxy("depth", depth_model=str(tmp_path / "dpt"))
+    assert proxy.needs == () and proxy.settings == {"depth_model": str(tmp_path / "dpt")}
+    item = read_list(shapes_data / "sam_sgt.txt", needs=())[0]
+    target = proxy.target(item, Image.open(item.image).convert("RGB"), 64)
+    assert target.size == (64, 64) and target.mode == "RGB"
