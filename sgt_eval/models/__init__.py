@@ -11,6 +11,8 @@ BACKENDS.add("tiny-random", "sgt_eval.models.tiny:load_tiny_random",
              "a tiny Qwen2.5-VL-shaped model with random weights, built offline from a config (tests, smoke runs)")
 BACKENDS.add("hf", "sgt_eval.models.hf:load_hf",
              "hf:<path-or-hub-id>: any transformers AutoModelForImageTextToText checkpoint (Qwen2.5-VL, LLaVA, ...)")
+BACKENDS.add("tiny", "sgt_eval.models.tiny_umm:load_tiny",
+             "tiny:<run-or-checkpoint>: a tiny UMM trained by sgt-train (answers, generates, edits, traces)")
 BACKENDS.add("tiny-diffusion", "sgt_eval.models.tiny_diffusion:load_tiny_diffusion",
              "a tiny random diffusers text-to-image + img2img pipeline built offline from configs (tests, smoke runs)")
 BACKENDS.add("diffusers", "sgt_eval.models.diffusion:load_diffusers",

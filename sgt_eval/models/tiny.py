@@ -69,11 +69,18 @@ def load_tiny_random(arg: str, model_args: dict[str, str], seed: int) -> HFModel
 
 
 def _train_tokenizer() -> transformers.PreTrainedTokenizerFast:
+    return train_tokenizer([" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))], vocab_size=700)
+
+
+def train_tokenizer(corpus: list[str], vocab_size: int) -> transformers.PreTrainedTokenizerFast:
+    """A byte-level BPE trained on ``corpus``, with the Qwen chat and vision special tokens (ids 0-6).
+
+    Any text encodes: words the corpus lacks fall back to byte pieces.
+    """
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    corpus = [" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))]
-    trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
                                   initial_alphabet=sorted(pre_tokenizers.ByteLevel.alphabet()))
     bpe.train_from_iterator(corpus, trainer)
     tokenizer = transformers.PreTrainedTokenizerFast(

@@ -63,3 +63,9 @@ def test_gpu_throughput_compares_identical_answers():
                      "--max-new-tokens", "2")
     assert "identical answers: yes" in out, out
     assert re.search(r"throughput ratio sgt-eval / VLMEvalKit[\w -]* = [\d.]+", out), out
+
+
+def test_train_throughput_prints_the_mixing_ratio_and_wait_share():
+    out = run_script("train_throughput.py", "--steps", "3", "--micro-batch", "3", "--rounds", "1", "--workers", "0")
+    assert re.search(r"ratio mixing / single = [\d.]+ \(overhead [+-][\d.]+%; goal <= 5%\)", out), out
+    assert re.search(r"data-loader wait share of step time [\d.]+%", out), out
