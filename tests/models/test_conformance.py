@@ -61,6 +61,17 @@ def tiny_diffusers(tmp: Path, request: pytest.FixtureRequest) -> object:
     return load_model(f"diffusers:{load_model('tiny-diffusion', {}, 0).path}", {"device": "cpu", "steps": "2"}, 0)
 
 
+def tiny_umm(tmp: Path, request: pytest.FixtureRequest) -> object:
+    """A fresh (untrained) tiny UMM as sgt-train builds it, small: the adapter's code paths, not learning."""
+    from sgt_train.models.build import ModelConfig, build_tiny_umm
+
+    size = ModelConfig(hidden=64, intermediate=128, layers=2, vision_hidden=32, head_hidden=64, head_layers=2)
+    model = load_model(f"tiny:{build_tiny_umm(tmp / 'umm', size)}", {"steps": "2"}, 0)
+    with torch.no_grad():  # a fresh head draws a blank image whatever the noise (its output layer starts at zero)
+        torch.nn.init.normal_(model.umm.head.patch_out.weight, std=0.05, generator=torch.Generator().manual_seed(0))
+    return model
+
+
 def tiny_bagel(tmp: Path, request: pytest.FixtureRequest) -> object:
     repo = clone("bagel")
     return load_model(f"bagel:{build_tiny_bagel(repo, tmp / 'bagel')}", {**BAGEL_ARGS, "repo": str(repo)}, 0)
@@ -101,6 +112,7 @@ FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], object]] = {
     "hf": tiny_hf,
     "tiny-diffusion": lambda tmp, request: load_model("tiny-diffusion", {}, 0),
     "diffusers": tiny_diffusers,
+    "tiny": tiny_umm,
     "bagel": tiny_bagel,
     "omnigen2": tiny_omnigen2,
     "vlmeval": tiny_vlmeval,

@@ -41,7 +41,8 @@ def torchrun(port: int) -> list[str]:
 
 def deepspeed_launcher(port: int) -> list[str]:
     pytest.importorskip("deepspeed", reason="the DeepSpeed tests need the train extra: pip install 'sgt-eval[train]'")
-    return [shutil.which("deepspeed") or "deepspeed", "--num_gpus", "2", "--master_port", str(port), "--module",
+    # the venv's launcher even when the venv is not on PATH (CI runs its python directly)
+    return [sys.executable, "-m", "deepspeed.launcher.runner", "--num_gpus", "2", "--master_port", str(port), "--module",
             "sgt_train.cli"]
 
 
