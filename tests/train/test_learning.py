@@ -1,6 +1,6 @@
 """The default recipe, run for its full length: the generated segmentation masks resemble their targets.
 
-Slow (the default 600 steps). Resemblance is measured, not eyeballed: the foreground (non-black pixels) of
+Slow (the default 300 steps). Resemblance is measured, not eyeballed: the foreground (non-black pixels) of
 the mask drawn for an image overlaps that image's target mask far more than it overlaps the targets of the
 other images (a model that ignored its input would score the same on both).
 """
