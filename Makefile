@@ -16,10 +16,7 @@ $(VLMEVAL_VENV)/.installed: pyproject.toml scripts/install.sh
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/sgt-eval run --model tiny-random --suite understanding --out runs/tiny-random
-	$(VENV)/bin/sgt-eval run --model tiny-diffusion --suite generation --out runs/tiny-diffusion
-	$(VENV)/bin/sgt-eval probe attention --model tiny-random --data shapes:100 --out runs/tiny-random
-	$(VENV)/bin/sgt-eval compare runs/tiny-random runs/tiny-diffusion --out runs/report.html
+	$(VENV)/bin/sgt-eval demo --out runs/demo
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest

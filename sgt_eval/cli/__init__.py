@@ -27,6 +27,7 @@ HANDLERS = {
     "compare": "sgt_eval.cli.report:run",
     "vlmeval": "sgt_eval.cli.vlmeval:run_vlmeval",
     "vlmeval-parity": "sgt_eval.cli.vlmeval:parity",
+    "demo": "sgt_eval.cli.demo:run",
 }
 
 
@@ -98,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--version", help="data release where several exist (POPE: head | llava15)")
     data.add_argument("--no-images", action="store_true", help="fetch only the metadata files")
     data.add_argument("--jobs", type=int, default=8, help="parallel downloads")
+
+    demo = sub.add_parser("demo", help="train a VQA-only and an SGT tiny UMM, evaluate, probe and compare them (offline)")
+    demo.add_argument("--out", default="runs/demo", help="demo folder (created, or resumed if it exists)")
+    demo.add_argument("--size", choices=["tiny", "small", "full"], default="small",
+                      help="tiny: a smoke run; small: the demo; full: also the proxy ablation (edge, depth, reconstruction)")
+    demo.add_argument("--seed", type=int, default=0, help="initialisation and data-order seed of both models")
 
     add_probe_parser(sub)
     add_report_parsers(sub)
