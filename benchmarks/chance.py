@@ -38,6 +38,7 @@ def options(sample: Sample) -> tuple[str, ...]:
 
 
 def headline(bench: Benchmark, samples: Sequence[Sample], outputs: Sequence[str]) -> float | None:
+    """The benchmark's own headline for these raw outputs (None when undefined, e.g. a source is missing)."""
     return bench.aggregate(bench.grade(samples, outputs))["headline"]["value"]
 
 

@@ -7,9 +7,12 @@ swapped for it). Both are evaluated on all seven ShapesWorld benchmarks and prob
 report compares them. ``--size full`` adds the proxy ablation (edge, depth, reconstruction in the
 segmentation model's place).
 
-Every stage is a command a user could type, run in this process. ``OUT/demo.json`` records each
-finished stage with its command; a re-run skips a stage whose command is unchanged and whose
-predecessors were all skipped, and resumes the interrupted one (each command resumes by itself).
+Every stage but two (building the data, writing the floors: functions of this module) is an
+``sgt-train`` or ``sgt-eval`` command a user could type, run in this process with that command as
+``sys.argv`` so the run folders record it. ``OUT/demo.json`` records each finished stage with its
+command; a re-run skips a stage whose command is unchanged and whose output is still there, until
+the first stage that runs: that one and every later stage run again (each resumes by itself:
+training from its last checkpoint, evaluation from its finished samples).
 """
 
 from __future__ import annotations
@@ -18,18 +21,21 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
+from benchmarks import SUITES
 from sgt_eval.errors import UserError
 from sgt_eval.store import write_bytes_atomic, write_json_atomic
 
 CONFIG = Path(__file__).resolve().parents[1] / "sgt_train" / "configs" / "tiny_shapes.yaml"
 STATE = "demo.json"
-VQA_PER_STEP = 4  # both models' VQA samples per optimizer step; SGT adds 2 proxy samples per VQA sample
+VQA_PER_STEP = 4  # both models' VQA samples per optimizer step
+SEG_PER_VQA = 2   # the SGT model's proxy samples per VQA sample (its ratio)
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,17 @@ class Size:
 SIZES = {
     "tiny": Size(steps=12, limit=8, probe_images=24, image_steps=2,
                  train_args=("--data.shapes_scale", "1", "--checkpoint.every", "6", "--log.samples", "2")),
-    "small": Size(steps=200, limit=None, probe_images=200, image_steps=20),
+    "small": Size(steps=200, limit=None, probe_images=200, image_steps=20, train_args=("--checkpoint.every", "50")),
 }
 SIZES["full"] = replace(SIZES["small"], sweep=True)
 
 # model name -> sgt-train overrides; every model shares CONFIG, the seed and the VQA stream
 MODELS = {"baseline": ("--data.ratio", "0:1", "--train.micro_batch", str(VQA_PER_STEP)),
-          "sgt": ("--data.ratio", "2:1", "--train.micro_batch", str(3 * VQA_PER_STEP))}
+          "sgt": ("--data.ratio", f"{SEG_PER_VQA}:1", "--train.micro_batch", str((SEG_PER_VQA + 1) * VQA_PER_STEP))}
 SWEEP = {proxy: (*MODELS["sgt"], "--data.proxy", proxy) for proxy in ("edge", "depth", "reconstruction")}
+# probe action -> the file it writes in the probe data set's folder (a glob: the t-SNE file names its layer)
+PROBE_OUTPUTS = {"attention": "attention.json", "embed": "embed_tsne_*.json", "separability": "separability_*.json",
+                 "attribute": "attribution/maps.json"}
 
 
 @dataclass(frozen=True)
@@ -60,46 +69,59 @@ class Stage:
     name: str
     program: str                   # "sgt-train", "sgt-eval" or "python" (a function of this module)
     argv: tuple[str, ...]
+    output: Path | None = None     # what the stage leaves behind: gone means not done, whatever demo.json says
 
     def command(self) -> list[str]:
         return [self.program, *self.argv]
+
+    def finished(self) -> bool:
+        """Whether the stage's output is on disk (stages without one: always)."""
+        return self.output is None or any(self.output.parent.glob(self.output.name))
+
+    def shown(self) -> str:
+        if self.program == "python":
+            return f"{self.argv[0]}() of sgt_eval.demo (no command line of its own)"
+        return shlex.join(self.command())
 
 
 def plan(out: Path, size: Size, seed: int) -> list[Stage]:
     """The demo's stages in order."""
     models = {**MODELS, **(SWEEP if size.sweep else {})}
     limit = ("--limit", str(size.limit)) if size.limit else ()
-    data = f"shapes:{size.probe_images}"
-    stages = [Stage("data", "python", ("prepare_data",))]
+    stages = [Stage("data", "python", ("prepare_data", *size.train_args))]
     for name, overrides in models.items():
         stages.append(Stage(f"train {name}", "sgt-train", (
             "--config", str(CONFIG), "--out", str(out / "train" / name), "--resume", "--seed", str(seed),
-            "--model.seed", str(seed), "--train.steps", str(size.steps), *overrides, *size.train_args)))
+            "--model.seed", str(seed), "--train.steps", str(size.steps), *overrides, *size.train_args),
+            out / "train" / name / "final"))
     for name in models:
         suite = "all" if name in MODELS else "understanding"  # the ablation is read on understanding
         stages.append(Stage(f"evaluate {name}", "sgt-eval", (
             "run", "--model", f"tiny:{out / 'train' / name}", "--model-args", f"steps={size.image_steps}",
-            "--suite", suite, "--out", str(out / "runs" / name), "--batch-size", "16", "--seed", str(seed), *limit)))
+            "--suite", suite, "--out", str(out / "runs" / name), "--batch-size", "16", "--seed", str(seed), *limit),
+            out / "runs" / name / SUITES[suite][-1] / "metrics.json"))
     base = str(out / "runs" / "baseline")
+    probed = f"shapes-{size.probe_images}"
     for name in MODELS:
         against = ("--baseline", base) if name != "baseline" else ()
         common = ("--model", f"tiny:{out / 'train' / name}", "--model-args", f"steps={size.image_steps}",
-                  "--data", data, "--out", str(out / "runs" / name))
-        for action in ("attention", "embed", "separability"):
-            stages.append(Stage(f"probe {action} {name}", "sgt-eval", ("probe", action, *common, *against)))
-        if against:  # one attribution example, side by side with the baseline's
-            stages.append(Stage(f"probe attribute {name}", "sgt-eval",
-                                ("probe", "attribute", *common, *against, "--samples", "1")))
+                  "--data", f"shapes:{size.probe_images}", "--out", str(out / "runs" / name))
+        probes = out / "runs" / name / "probes" / probed
+        for action, output in PROBE_OUTPUTS.items():
+            if action != "attribute" or against:  # one attribution example, side by side with the baseline's
+                extra = ("--samples", "1") if action == "attribute" else ()
+                stages.append(Stage(f"probe {action} {name}", "sgt-eval",
+                                    ("probe", action, *common, *against, *extra), probes / output))
     runs = [str(out / "runs" / name) for name in models]
     report = ("compare", *runs, "--baseline", base, "--reference", str(out / "floors.yaml"),
               "--title", "sgt-eval demo: SGT vs a VQA-only baseline on ShapesWorld")
-    stages.append(Stage("floors", "python", ("write_floors", *limit)))
-    stages.append(Stage("report", "sgt-eval", (*report, "--out", str(out / "report.html"))))
+    stages.append(Stage("floors", "python", ("write_floors", *limit), out / "floors.yaml"))
+    stages.append(Stage("report", "sgt-eval", (*report, "--out", str(out / "report.html")), out / "report.html"))
     return stages
 
 
 def summary_command(stages: Sequence[Stage]) -> list[str]:
-    """The report's comparison as a Markdown table (printed after every demo, finished or not)."""
+    """The report's comparison as a Markdown table (printed at the end of every finished demo)."""
     report = stages[-1].argv
     return [*report[:report.index("--out")], "--format", "md"]
 
@@ -107,6 +129,7 @@ def summary_command(stages: Sequence[Stage]) -> list[str]:
 def run_demo(out: Path, size_name: str, seed: int) -> Path:
     """Run (or resume) the demo into ``out``; returns the report's path."""
     size = SIZES[size_name]
+    out = out.resolve()  # the same folder spelt two ways must give the same commands
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
@@ -116,25 +139,39 @@ def run_demo(out: Path, size_name: str, seed: int) -> Path:
     done = state.setdefault("stages", {})
     state.update(size=size_name, seed=seed)
     stages = plan(out, size, seed)
-    fresh = False  # once a stage runs, everything after it runs again (its inputs may have changed)
+    resume = shlex.join(["sgt-eval", "demo", "--out", str(out), "--size", size_name, "--seed", str(seed)])
     for number, stage in enumerate(stages, 1):
-        shown = shlex.join(stage.command())
-        if not fresh and done.get(stage.name, {}).get("command") == stage.command():
-            print(f"[{number}/{len(stages)}] {stage.name}: done ({done[stage.name]['seconds']:.0f} s)", file=sys.stderr)
+        record = done.get(stage.name, {})
+        if record.get("command") == stage.command() and stage.finished():
+            print(f"[{number}/{len(stages)}] {stage.name}: done ({record['seconds']:.0f} s)", file=sys.stderr)
             continue
-        print(f"[{number}/{len(stages)}] {stage.name}: {shown}", file=sys.stderr)
+        for later in stages[number - 1:]:  # this stage's inputs changed: nothing after it is done any more
+            done.pop(later.name, None)
+        write_json_atomic(state_path, state)
+        print(f"[{number}/{len(stages)}] {stage.name}: {stage.shown()}", file=sys.stderr)
         start = time.monotonic()
-        code = _runner(stage, out)(list(stage.argv))
+        with _argv(stage):
+            code = _runner(stage, out)(list(stage.argv))
         if code:
             raise UserError(f"demo stage {stage.name!r} failed (exit {code}); fix what it said and re-run "
-                            f"`sgt-eval demo --out {out} --size {size_name} --seed {seed}` to resume")
-        fresh = True
+                            f"`{resume}` to resume")
         done[stage.name] = {"command": stage.command(), "seconds": round(time.monotonic() - start, 1)}
         write_json_atomic(state_path, state)
-    from sgt_eval.cli import main as eval_main
-
-    eval_main(summary_command(stages))
+    code = _runner(stages[-1], out)(summary_command(stages))
+    if code:
+        raise UserError(f"the demo's summary table failed (exit {code}); re-run `{resume}`")
     return out / "report.html"
+
+
+@contextmanager
+def _argv(stage: Stage) -> Iterator[None]:
+    """``sys.argv`` as if the stage's command had been typed: the run folders record it as their command."""
+    saved = sys.argv
+    sys.argv = stage.command()
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def _runner(stage: Stage, out: Path) -> Callable[[list[str]], int]:
@@ -146,20 +183,21 @@ def _runner(stage: Stage, out: Path) -> Callable[[list[str]], int]:
         from sgt_eval.cli import main as eval_main
 
         return eval_main
-    return {"prepare_data": lambda argv: prepare_data(),
-            "write_floors": lambda argv: write_floors(out / "floors.yaml", argv)}[stage.argv[0]]
+    functions = {"prepare_data": prepare_data, "write_floors": lambda argv: write_floors(out / "floors.yaml", argv)}
+    return lambda argv: functions[argv[0]](argv[1:])
 
 
-def prepare_data() -> int:
-    """Build (once) the ShapesWorld benchmarks and training set the other stages read from the cache."""
+def prepare_data(argv: Sequence[str]) -> int:
+    """Build (once) the ShapesWorld benchmarks, and the training set that CONFIG with the training overrides
+    ``argv`` reads, in the cache the other stages read them from."""
     from sgt_eval.paths import cache_root
     from sgt_eval.world import ensure_world
-    from sgt_train.config import DataConfig
+    from sgt_train.config import load_config
     from sgt_train.data.shapes import ensure_training_data
 
-    defaults = DataConfig()
+    data = load_config(CONFIG, list(argv)).data
     world = ensure_world(cache_root() / "world")
-    train = ensure_training_data(cache_root() / "train-data", seed=defaults.shapes_seed, scale=defaults.shapes_scale)
+    train = ensure_training_data(cache_root() / "train-data", seed=data.shapes_seed, scale=data.shapes_scale)
     print(f"benchmarks (official formats): {world}\ntraining data (SAM-SGT + LLaVA-OV): {train}")
     return 0
 

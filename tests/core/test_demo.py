@@ -13,9 +13,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reports"))
 from report_env import artifacts, offline_page  # noqa: E402
 
-from benchmarks import SUITES, UNDERSTANDING
+from benchmarks import BENCHMARKS, SUITES, UNDERSTANDING, chance
 from sgt_eval.cli import main
-from sgt_eval.demo import SIZES, STATE, plan
+from sgt_eval.demo import CONFIG, SIZES, STATE, plan
+from sgt_eval.paths import cache_root
+from sgt_eval.world import ensure_world
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +37,18 @@ def test_every_stage_ran_through_the_real_commands(demo: Path):
         assert {r["ratio"]["seg"] for r in metrics} == {0 if name == "baseline" else 8}
         for bench in SUITES["all"]:
             assert json.loads((demo / "runs" / name / bench / "metrics.json").read_text())["n"] == SIZES["tiny"].limit
+    evaluated = json.loads((demo / "runs" / "sgt" / "run.json").read_text())
+    assert evaluated["command"][:2] == ["sgt-eval", "probe"]  # the last stage's own command, not `sgt-eval demo`
+    assert json.loads((demo / "train" / "sgt" / "run.json").read_text())["command"][:3] == ["sgt-train", "--config",
+                                                                                           str(CONFIG)]
     same_init = [json.loads((demo / "train" / n / "run.json").read_text())["init"] for n in ("baseline", "sgt")]
     assert same_init[0] == same_init[1]
     floors = yaml.safe_load((demo / "floors.yaml").read_text())["models"]
     assert set(floors) == {"uniform guess", "best constant answer"}
     assert set(floors["uniform guess"]) <= set(UNDERSTANDING) and floors["uniform guess"]
+    pope = BENCHMARKS.load("pope")()
+    expected = chance.floors(pope, pope.load(ensure_world(cache_root() / "world") / "pope").samples[:SIZES["tiny"].limit])
+    assert floors["best constant answer"]["pope"] == round(100 * expected.constant, 2)
 
 
 def test_the_report_shows_every_section_offline(demo: Path):
@@ -67,6 +76,16 @@ def test_a_second_run_reuses_every_stage(demo: Path, capsys):
     assert err.count(": done (") == len(json.loads(before)["stages"])
 
 
+def test_a_lost_output_runs_its_stage_again_and_only_what_follows(demo: Path, capsys):
+    report = demo / "report.html"
+    report.unlink()
+    assert main(["demo", "--size", "tiny", "--out", str(demo)]) == 0
+    err = capsys.readouterr().err
+    assert report.is_file() and err.count(": done (") == len(plan(demo, SIZES["tiny"], 0)) - 1
+    assert "report: sgt-eval compare" in err
+
+
 def test_other_options_in_the_same_folder_are_refused(demo: Path, capsys):
-    assert main(["demo", "--size", "tiny", "--seed", "1", "--out", str(demo)]) == 2
-    assert "holds a demo of --size tiny --seed 0" in capsys.readouterr().err
+    for options in (["--size", "tiny", "--seed", "1"], ["--size", "small"]):
+        assert main(["demo", "--out", str(demo), *options]) == 2
+        assert "holds a demo of --size tiny --seed 0" in capsys.readouterr().err
