@@ -88,6 +88,10 @@ def plan(out: Path, size: Size, seed: int) -> list[Stage]:
     """The demo's stages in order."""
     models = {**MODELS, **(SWEEP if size.sweep else {})}
     limit = ("--limit", str(size.limit)) if size.limit else ()
+
+    def model(name: str) -> tuple[str, ...]:  # evaluation and probes load the same checkpoint the same way
+        return ("--model", f"tiny:{out / 'train' / name}", "--model-args", f"steps={size.image_steps}")
+
     stages = [Stage("data", "python", ("prepare_data", *size.train_args))]
     for name, overrides in models.items():
         stages.append(Stage(f"train {name}", "sgt-train", (
@@ -97,15 +101,14 @@ def plan(out: Path, size: Size, seed: int) -> list[Stage]:
     for name in models:
         suite = "all" if name in MODELS else "understanding"  # the ablation is read on understanding
         stages.append(Stage(f"evaluate {name}", "sgt-eval", (
-            "run", "--model", f"tiny:{out / 'train' / name}", "--model-args", f"steps={size.image_steps}",
-            "--suite", suite, "--out", str(out / "runs" / name), "--batch-size", "16", "--seed", str(seed), *limit),
+            "run", *model(name), "--suite", suite, "--out", str(out / "runs" / name), "--batch-size", "16",
+            "--seed", str(seed), *limit),
             out / "runs" / name / SUITES[suite][-1] / "metrics.json"))
     base = str(out / "runs" / "baseline")
     probed = f"shapes-{size.probe_images}"
     for name in MODELS:
         against = ("--baseline", base) if name != "baseline" else ()
-        common = ("--model", f"tiny:{out / 'train' / name}", "--model-args", f"steps={size.image_steps}",
-                  "--data", f"shapes:{size.probe_images}", "--out", str(out / "runs" / name))
+        common = (*model(name), "--data", f"shapes:{size.probe_images}", "--out", str(out / "runs" / name))
         probes = out / "runs" / name / "probes" / probed
         for action, output in PROBE_OUTPUTS.items():
             if action != "attribute" or against:  # one attribution example, side by side with the baseline's
