@@ -62,6 +62,7 @@ class TrainConfig:
     timestep_shift: float = 1.0
     precision: str = "fp32"         # fp32 or bf16 (autocast; weights and optimizer stay fp32)
     grad_checkpointing: bool = False
+    freeze_vision: bool = False     # keep the vision tower's weights as they start (a pretrained encoder)
     strategy: str = "auto"          # auto, single, ddp, fsdp or deepspeed
     deepspeed: str | None = None    # DeepSpeed JSON config (strategy deepspeed), relative to the YAML file
     threads: int = 0                # torch threads per process; 0 = cores / processes - data workers

@@ -104,6 +104,8 @@ class SGTRecipe:
         if c.train.grad_checkpointing:
             model.checkpoint_activations()
         model.train()
+        if c.train.freeze_vision:
+            model.backbone.model.visual.requires_grad_(False)
         self.engine = self._engine(model)
         self.ema = EMA(self.engine.local_tensors(), c.optim.ema_decay)
         if latest is not None:
