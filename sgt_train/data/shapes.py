@@ -91,7 +91,7 @@ def scene_turns(layout: Layout, rng: np.random.Generator) -> list[tuple[str, str
             turns.append((f"What colour is the {shape.kind}?", shape.color))
         if sum(o.color == shape.color for o, _ in visible) == 1:
             turns.append((f"What shape is {shape.color}?", shape.kind))
-        turns.append((f"Where is the {shape.name}?", _where(region.centroid, layout.size)))
+        turns.append((f"Where is the {shape.name}?", grid_place(region.centroid, layout.size)))
     present = sorted({s.kind for s, _ in visible}, key=KINDS.index)
     absent = [k for k in KINDS if k not in present]
     for kinds, reply in ((present, "yes"), (absent, "no")):
@@ -100,8 +100,14 @@ def scene_turns(layout: Layout, rng: np.random.Generator) -> list[tuple[str, str
     return [turns[int(i)] for i in rng.permutation(len(turns))[:MAX_TURNS]]
 
 
-def _where(centroid: tuple[float, float], size: int) -> str:
+def grid_cell(centroid: tuple[float, float], size: int) -> tuple[int, int]:
+    """``(row, column)`` of a point in the image's 3 x 3 grid."""
     column, row = (min(int(c / size * 3), 2) for c in centroid)
+    return row, column
+
+
+def grid_place(centroid: tuple[float, float], size: int) -> str:
+    row, column = grid_cell(centroid, size)
     return GRID_WORDS[row][column]
 
 
@@ -158,7 +164,7 @@ def build_training_data(out: Path, seed: int = 1, scale: int = 4) -> dict[str, A
             conversations[image].append(scene_turns(layout, rng))
             seg_lines.append(_write_proxy_maps(out, layout, len(seg_lines) + 1))
     (out / SEG_LIST).write_text("".join(f"{line}\n" for line in seg_lines), encoding="utf-8")
-    rows = [_sft_row(f"sw-{k:06d}", image, turns)
+    rows = [sft_row(f"sw-{k:06d}", None if image is None else f"world/{image}", turns)
             for k, (image, turns) in enumerate((i, t) for i, ts in conversations.items() for t in ts)]
     write_json(out / SFT_FILE, rows, indent=None)
     manifest = {"generator": "ShapesWorld training data", "version": VERSION, "seed": seed, "scale": scale,
@@ -178,14 +184,15 @@ def _write_proxy_maps(out: Path, layout: Layout, number: int) -> str:
     return f"sam_selection/{name}.jpg"
 
 
-def _sft_row(ident: str, image: str | None, turns: list[tuple[str, str]]) -> dict[str, Any]:
+def sft_row(ident: str, image: str | None, turns: list[tuple[str, str]]) -> dict[str, Any]:
+    """A LLaVA-OneVision row; ``image`` is relative to the folder the SFT file is in."""
     conversation = []
     for k, (question, reply) in enumerate(turns):
         value = f"<image>\n{question}" if image is not None and k == 0 else question
         conversation += [{"from": "human", "value": value}, {"from": "gpt", "value": reply}]
     row: dict[str, Any] = {"id": ident}
     if image is not None:
-        row["image"] = f"world/{image}"
+        row["image"] = image
     return {**row, "conversations": conversation}
 
 
