@@ -6,6 +6,7 @@
     deepspeed --num_gpus 2 --module sgt_train.cli --config sgt_train/configs/tiny_shapes_zero2.yaml
     sgt-train shapes --out DIR [--seed 1] [--scale 4]
     sgt-train sweep --config sgt_train/configs/sweep_shapes.yaml [--list]
+    sgt-train base [--work DIR] [--export DIR]      (rebuild the demo's pretrained base)
 
 The final checkpoint is ``OUT/final``: ``sgt-eval run --model tiny:OUT/final --suite all --out RUN``.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from sgt_eval.errors import UserError
 
-COMMANDS = ("shapes", "sweep")
+COMMANDS = ("shapes", "sweep", "base")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         if argv and argv[0] in COMMANDS:
-            return {"shapes": _shapes, "sweep": _sweep}[argv[0]](argv[1:])
+            return {"shapes": _shapes, "sweep": _sweep, "base": _base}[argv[0]](argv[1:])
         return _train(argv)
     except UserError as err:
         print(f"sgt-train: error: {err}", file=sys.stderr)
@@ -97,6 +98,12 @@ def _sweep(argv: list[str]) -> int:
     summary = run_sweep(sweep)
     print(f"{len(sweep.runs)} runs under {sweep.out} (summary: {summary})")
     return 0
+
+
+def _base(argv: list[str]) -> int:
+    from sgt_train.base_model import main as base_main
+
+    return base_main(argv)
 
 
 if __name__ == "__main__":
