@@ -1,9 +1,11 @@
 """``sgt-eval demo``: the whole product on the embedded default, offline.
 
-Two tiny UMMs are trained from the same fresh initialisation through the real ``sgt-train`` launcher:
-a VQA-only baseline and an SGT model that sees the same VQA samples in the same order plus two
-segmentation samples for every VQA sample (the SGT setting: proxy data is added to the SFT data, not
-swapped for it). Both are evaluated on all seven ShapesWorld benchmarks and probed, and one HTML
+Two tiny UMMs are post-trained from the same pretrained base (``sgt_train/assets/shapes-base``,
+made by ``sgt-train base``: SGT is a post-training recipe, and a model trained from a random start
+for the demo's few hundred CPU steps answers from its prior) through the real ``sgt-train``
+launcher: a VQA-only baseline and an SGT model that sees the same VQA samples in the same order
+plus two segmentation samples for every VQA sample (the SGT setting: proxy data is added to the
+SFT data, not swapped for it). Both are evaluated on all seven ShapesWorld benchmarks and probed, and one HTML
 report compares them. ``--size full`` adds the proxy ablation (edge, depth, reconstruction in the
 segmentation model's place).
 
@@ -31,6 +33,7 @@ import yaml
 from benchmarks import SUITES
 from sgt_eval.errors import UserError
 from sgt_eval.store import write_bytes_atomic, write_json_atomic
+from sgt_train.base_model import ASSET as BASE
 
 CONFIG = Path(__file__).resolve().parents[1] / "sgt_train" / "configs" / "tiny_shapes.yaml"
 STATE = "demo.json"
@@ -96,7 +99,7 @@ def plan(out: Path, size: Size, seed: int) -> list[Stage]:
     for name, overrides in models.items():
         stages.append(Stage(f"train {name}", "sgt-train", (
             "--config", str(CONFIG), "--out", str(out / "train" / name), "--resume", "--seed", str(seed),
-            "--model.seed", str(seed), "--train.steps", str(size.steps), *overrides, *size.train_args),
+            "--model.init", str(BASE), "--train.steps", str(size.steps), *overrides, *size.train_args),
             out / "train" / name / "final"))
     for name in models:
         suite = "all" if name in MODELS else "understanding"  # the ablation is read on understanding
@@ -191,14 +194,16 @@ def _runner(stage: Stage, out: Path) -> Callable[[list[str]], int]:
 
 
 def prepare_data(argv: Sequence[str]) -> int:
-    """Build (once) the ShapesWorld benchmarks, and the training set that CONFIG with the training overrides
-    ``argv`` reads, in the cache the other stages read them from."""
+    """Check the base model, and build (once) the ShapesWorld benchmarks and the training set that CONFIG
+    with the training overrides ``argv`` reads, in the cache the other stages read them from."""
     from sgt_eval.paths import cache_root
     from sgt_eval.world import ensure_world
+    from sgt_train.base_model import verified
     from sgt_train.config import load_config
     from sgt_train.data.shapes import ensure_training_data
 
     data = load_config(CONFIG, list(argv)).data
+    verified(BASE)  # a damaged base fails here, before anything is trained from it
     world = ensure_world(cache_root() / "world")
     train = ensure_training_data(cache_root() / "train-data", seed=data.shapes_seed, scale=data.shapes_scale)
     print(f"benchmarks (official formats): {world}\ntraining data (SAM-SGT + LLaVA-OV): {train}")

@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="demo folder (created, or resumed if it exists)")
     demo.add_argument("--size", choices=["tiny", "small", "full"], default="small",
                       help="tiny: a smoke run; small: the demo; full: also the proxy ablation (edge, depth, reconstruction)")
-    demo.add_argument("--seed", type=int, default=0, help="initialisation and data-order seed of both models")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="training seed of both models (data order, noise); both start from the shipped base")
 
     add_probe_parser(sub)
     add_report_parsers(sub)
