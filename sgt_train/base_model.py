@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -57,10 +56,10 @@ def verified(folder: Path = ASSET) -> Path:
 def build_base(work: Path, export: Path, vision: VisionPlan, *, steps: int, images: int, scale: int,
                overrides: list[str]) -> dict[str, Any]:
     """Run both stages in ``work`` (each resumes) and export the base to ``export``."""
-    from sgt_train.cli import main as train_main
     from sgt_train.config import load_config
     from sgt_train.data.pretraining import ensure_pretraining_data
     from sgt_train.data.shapes import SFT_FILE, ensure_training_data
+    from sgt_train.recipe import run
     from sgt_train.setup import init_checkpoint
 
     start = time.monotonic()
@@ -69,20 +68,14 @@ def build_base(work: Path, export: Path, vision: VisionPlan, *, steps: int, imag
 
     sft = [ensure_pretraining_data(cache_root() / "pretraining-data", PRETRAINING_SEED, images) / SFT_FILE,
            ensure_training_data(cache_root() / "train-data", seed=WORLD_SEED, scale=scale) / SFT_FILE]
-    argv = ["--config", str(CONFIG), "--out", str(work / "train"), "--resume", "--model.init", str(pretrained["folder"]),
-            "--train.steps", str(steps), "--data.sft", ",".join(map(str, sft)), *overrides]
-    saved, sys.argv = sys.argv, ["sgt-train", *argv]
-    try:
-        code = train_main(argv)
-    finally:
-        sys.argv = saved
-    if code:
-        raise UserError(f"the base's training stage failed (exit {code}); re-run `sgt-train base` to resume it")
+    training = ["--out", str(work / "train"), "--model.init", str(pretrained["folder"]), "--train.steps", str(steps),
+                "--data.sft", ",".join(map(str, sft)), *overrides]
+    final = run(load_config(CONFIG, training), resume=True)  # its run.json records `sgt-train base ...`
     record = {"vision": {"plan": asdict(vision), "metrics": pretrained["metrics"]},
-              "training": {"sgt-train": argv, "pretraining_seed": PRETRAINING_SEED, "images": images,
-                           "world_seed": WORLD_SEED, "world_scale": scale},
+              "training": {"config": str(CONFIG), "overrides": training, "pretraining_seed": PRETRAINING_SEED,
+                           "images": images, "world_seed": WORLD_SEED, "world_scale": scale},
               "last_invocation_minutes": round((time.monotonic() - start) / 60, 1)}  # a resumed build: its own part
-    export_base(work / "train" / "final", export, record)
+    export_base(final, export, record)
     return record
 
 
@@ -98,7 +91,7 @@ def _vision_stage(fresh: Path, folder: Path, plan: VisionPlan) -> dict[str, Any]
         processor = transformers.AutoImageProcessor.from_pretrained(fresh)
         metrics = pretrain_vision(model.backbone.model.visual, processor, plan)
         save_umm(scratch, model, transformers.AutoTokenizer.from_pretrained(fresh), processor)
-        (scratch / "vision.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(scratch / "vision.json", metrics)
 
     done = build_once(folder, build, "vision.json")
     return {"folder": done, "metrics": json.loads((done / "vision.json").read_text(encoding="utf-8"))}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,11 +44,11 @@ def token_labels(layout: Layout, token_pixels: int) -> tuple[torch.Tensor, torch
     return torch.from_numpy(kinds[centres]).reshape(-1), torch.from_numpy(colours[centres]).reshape(-1)
 
 
-def pretrain_vision(visual: torch.nn.Module, image_processor: object, plan: VisionPlan) -> dict[str, float]:
+def pretrain_vision(visual: torch.nn.Module, image_processor: Any, plan: VisionPlan) -> dict[str, float]:
     """Train ``visual`` (a Qwen2.5-VL vision tower and merger) in place; returns the last step's losses and
     accuracies on shape tokens (of its own batch)."""
     rng = np.random.default_rng([plan.seed, 3000])
-    token_pixels = 14 * 2  # patch 14, 2 x 2 patches merged into one token
+    token_pixels = image_processor.patch_size * image_processor.merge_size  # the side one merged token covers
     images, labels = [], []  # kept as images and labels: a layout also holds its full-size instance mask
     for _ in range(plan.images):
         layout = Layout(fresh_scene(rng), IMAGE_SIZE)

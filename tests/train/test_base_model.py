@@ -10,6 +10,7 @@ import pytest
 import torch
 import transformers
 
+from sgt_eval.demo import CONFIG as TINY_SHAPES
 from sgt_eval.errors import UserError
 from sgt_eval.world import Layout
 from sgt_eval.world.scene import KINDS, Scene, Shape
@@ -52,7 +53,7 @@ def test_the_pretraining_set_is_one_caption_and_one_question_row_per_image(tmp_p
 
 
 def test_the_vision_stage_lowers_its_loss_and_changes_only_the_tower(tmp_path: Path, shapes_data: Path):
-    train_main(["--config", str(ASSET.parent.parent / "configs" / "tiny_shapes.yaml"), *SMALL_MODEL,
+    train_main(["--config", str(TINY_SHAPES), *SMALL_MODEL,
                 "--out", str(tmp_path / "run"), "--data.ratio", "0:1", "--train.steps", "1",
                 "--train.micro_batch", "1", "--data.num_workers", "0"])
     model = load_umm(tmp_path / "run" / "final", "raw")
@@ -81,7 +82,7 @@ def test_sgt_train_base_builds_a_checkpoint_that_training_starts_from(tmp_path: 
     tower = [k for k in vision if k.startswith("backbone.model.visual.")]
     assert tower and all(torch.equal(final.state_dict()[k], vision[k]) for k in tower)  # train.freeze_vision held
     assert not torch.equal(final.state_dict()["backbone.lm_head.weight"], vision["backbone.lm_head.weight"])
-    assert train_main(["--config", str(ASSET.parent.parent / "configs" / "tiny_shapes.yaml"), "--out",
+    assert train_main(["--config", str(TINY_SHAPES), "--out",
                        str(tmp_path / "post"), "--model.init", str(export), "--data.ratio", "0:1", "--train.steps",
                        "1", "--train.micro_batch", "1", "--data.num_workers", "0"]) == 0
 
