@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-from sgt_eval.world.scene import Scene, compose, shape_mask
+from sgt_eval.world.scene import Scene, Shape, compose, shape_mask
 
 # Thresholds as fractions of the image side.
 NEAR_GAP = 0.06        # "near": the closest visible pixels are at most this far apart
@@ -79,6 +79,10 @@ class Layout:
         self.image, self.mask = compose(scene, self.full, size)
         self.regions = [region_of(self.mask == i + 1) for i in range(len(scene.shapes))]
         self._rank = {i: r for r, i in enumerate(scene.draw_order())}
+
+    def visible(self) -> list[tuple[Shape, Region]]:
+        """The shapes any pixel of which shows, with their regions, in scene order."""
+        return [(s, r) for s, r in zip(self.scene.shapes, self.regions) if r is not None]
 
     @cached_property
     def _edges(self) -> list[np.ndarray]:

@@ -37,7 +37,7 @@ MAX_SHAPES = 5
 
 def caption(layout: Layout) -> str:
     """Every visible shape as ``<colour> <kind> <place>``, top row first, left to right within a row."""
-    visible = [(s, r) for s, r in zip(layout.scene.shapes, layout.regions) if r is not None]
+    visible = layout.visible()
     visible.sort(key=lambda sr: (grid_cell(sr[1].centroid, layout.size)[0], sr[1].centroid[0]))
     return ", ".join(f"{s.color} {s.kind} {grid_place(r.centroid, layout.size)}" for s, r in visible) + "."
 

@@ -83,7 +83,7 @@ def scene_turns(layout: Layout, rng: np.random.Generator) -> list[tuple[str, str
     kind), kind (by its colour) and place in a 3 x 3 grid, and whether two present and two absent
     kinds are there (POPE's wording); at most :data:`MAX_TURNS` of them.
     """
-    visible = [(s, r) for s, r in zip(layout.scene.shapes, layout.regions) if r is not None]
+    visible = layout.visible()
     count = NUMBER_WORDS[len(visible)] if len(visible) < len(NUMBER_WORDS) else str(len(visible))
     turns = [("How many shapes are in the image?", count)]
     for shape, region in visible:
